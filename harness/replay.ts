@@ -1,0 +1,95 @@
+// Replays a trace on one step model: builds the machine (simulated TDX module and
+// kernel environment), runs the trace's threads through the deterministic scheduler,
+// checks invariants at quiescent points, and returns the observation.
+import { HostCrash, KernelContext, setContext, type Gen, type KThread, type ObsEvent } from '../src/kernel/context.ts';
+import { Kvm } from '../src/kernel/kvm.ts';
+import { runThreads, newThread, type ThreadRun } from '../src/kernel/sched.ts';
+import { rcu_grace_period } from '../src/kernel/rcu.ts';
+import { TdxModule } from '../src/hw/tdx_module.ts';
+import type { TraceOp } from '../src/trace_types.ts';
+import type { StepModel } from '../versions/index.ts';
+import { checkInvariants, finalState } from './state.ts';
+import { canonicalizePages, type FinalState, type Observation } from './observation.ts';
+import type { Trace } from './trace.ts';
+
+export interface ReplayOptions {
+  /** false: record nothing (benchmark "bare" mode). */
+  record?: boolean;
+}
+
+function* applyInjection(hw: TdxModule, op: Extract<TraceOp, { op: 'inject_busy' | 'inject_status' }>): Gen<string> {
+  if (op.op === 'inject_busy') hw.injectBusy({ kind: op.seamcall, count: op.count, ...(op.gpa !== undefined ? { gpa: op.gpa } : {}) });
+  else hw.injectStatus({ kind: op.seamcall, status: op.status, count: op.count, ...(op.gpa !== undefined ? { gpa: op.gpa } : {}) });
+  return 'armed';
+}
+
+export function replay(trace: Trace, step: StepModel, opts: ReplayOptions = {}): Observation {
+  const hw = new TdxModule({ rootLevel: trace.vm.sharedBit === 51 ? 5 : 4, nrVcpus: trace.vm.vcpus });
+  const c = new KernelContext(hw);
+  if (opts.record === false) c.events = null;
+  c.prove_mmu = trace.vm.proveMmu;
+  setContext(c);
+  try {
+    const kvm = new Kvm({ nr_vcpus: trace.vm.vcpus, shared_bit: trace.vm.sharedBit, ad_enabled: trace.vm.adEnabled });
+    for (const s of trace.vm.memslots) kvm.memslots.push({ id: s.id, base_gfn: s.gpa / 4096, npages: s.npages, gmem: s.gmem, invalid: false });
+    step.entry.hardware_setup(kvm);
+
+    const threads: KThread[] = [];
+    const violations = new Set<string>();
+    let destroyed = false;
+    const quiescentPoint = (): void => {
+      if (threads.some((t) => t.inOp || t.rcuDepth > 0)) return;
+      rcu_grace_period();
+      checkInvariants(kvm, violations);
+    };
+
+    function* body(t: KThread, ops: TraceOp[], label: (i: number) => string): Gen {
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i]!;
+        t.inOp = true;
+        const value = op.op === 'inject_busy' || op.op === 'inject_status' ? yield* applyInjection(hw, op) : yield* step.entry.run(kvm, op);
+        t.inOp = false;
+        if (op.op === 'destroy') destroyed = true;
+        c.record({ kind: 'result', op: label(i), value });
+        quiescentPoint();
+      }
+    }
+
+    // set-up: roots for every vCPU, and finalize for a TD that starts runnable
+    const setupThread = newThread(0, 'setup', null);
+    threads.push(setupThread);
+    const setupOps: TraceOp[] = trace.vm.td === 'runnable' ? [{ op: 'finalize' }] : [];
+    function* setup(): Gen {
+      setupThread.inOp = true;
+      yield* step.entry.load_mmu(kvm);
+      setupThread.inOp = false;
+      yield* body(setupThread, setupOps, () => 'finalize');
+    }
+    let end = runThreads(c, [{ thread: setupThread, gen: setup(), done: false, blocked: false, steps: 0 }], null, trace.budget);
+
+    if (end.end === 'completed') {
+      threads.length = 0;
+      const runs: ThreadRun[] = trace.threads.map((th, i) => {
+        const t = newThread(i, th.name, null);
+        threads.push(t);
+        return { thread: t, gen: body(t, th.ops, (k) => `${th.ops[k]!.op}#${k}`), done: false, blocked: false, steps: 0 };
+      });
+      end = runThreads(c, runs, trace.schedule ?? null, trace.budget);
+    }
+    if (end.end !== 'completed') {
+      const ev: ObsEvent = { kind: 'end', end: end.end };
+      if (end.end === 'livelock') ev.thread = end.thread;
+      c.record(ev);
+    }
+
+    const final = finalState(kvm, end.end, destroyed);
+    const raw = c.events ?? [];
+    const canon = canonicalizePages(raw, final);
+    return { step: step.manifest.step, trace: trace.name, events: canon.events, final: canon.final as FinalState };
+  } catch (e) {
+    if (e instanceof HostCrash) throw new Error(`unexpected crash outside the scheduler: ${e.message}`);
+    throw e;
+  } finally {
+    setContext(null);
+  }
+}

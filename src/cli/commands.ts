@@ -1,0 +1,51 @@
+// The commands: steps, replay (and the harness's check / diff / bisect / matrix).
+import type { Command } from 'commander';
+import { InputError } from './errors.ts';
+import type { StepModel } from '../../versions/index.ts';
+import { replay } from '../../harness/replay.ts';
+import { resolveTrace } from '../../harness/trace.ts';
+import { formatObservationText, toJson } from '../../harness/report.ts';
+
+export interface CliContext {
+  steps: readonly StepModel[];
+  out: (s: string) => void;
+  setExit: (code: number) => void;
+}
+
+export function parseStep(arg: string, steps: readonly StepModel[]): number {
+  if (!/^\d+$/.test(arg)) throw new InputError(`step must be a whole number from 0 to ${steps.length - 1}, got "${arg}"`);
+  const n = Number(arg);
+  if (n >= steps.length) throw new InputError(`step ${n} does not exist (steps are 0 to ${steps.length - 1})`);
+  return n;
+}
+
+export function registerCommands(program: Command, ctx: CliContext): void {
+  program
+    .command('steps')
+    .description('list the steps: number, folder, subject, mainline commit')
+    .option('--json', 'one JSON array')
+    .action((opts: { json?: boolean }) => {
+      if (opts.json) {
+        ctx.out(toJson(ctx.steps.map((s) => ({ step: s.manifest.step, folder: s.dir.split('/').pop(), subject: s.manifest.subject, commit: s.manifest.commit }))) + '\n');
+        return;
+      }
+      for (const s of ctx.steps) {
+        const m = s.manifest;
+        ctx.out(`${String(m.step).padStart(2, '0')}  ${(m.commit ?? '-').padEnd(12)}  ${m.subject}\n`);
+      }
+    });
+
+  program
+    .command('replay <trace>')
+    .description('replay one trace on one step (default: every step) and print the observation')
+    .option('--step <n>', 'only this step')
+    .option('--json', 'one JSON object per step, one per line')
+    .action((traceArg: string, opts: { step?: string; json?: boolean }) => {
+      const trace = resolveTrace(traceArg);
+      const which = opts.step !== undefined ? [ctx.steps[parseStep(opts.step, ctx.steps)]!] : ctx.steps;
+      for (const s of which) {
+        const obs = replay(trace, s);
+        ctx.out(opts.json ? toJson(obs) + '\n' : formatObservationText(obs));
+      }
+    });
+}

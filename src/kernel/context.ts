@@ -1,0 +1,79 @@
+// The replay context: the one "machine" a replay runs on. Kernel code reaches it the
+// way kernel C reaches `current` and global state; a replay installs a fresh one.
+import type { TdxModule } from '../hw/tdx_module.ts';
+
+/** What a kernel thread hands the scheduler at each yield point. */
+export type YieldPoint = string | typeof BLOCKED;
+/** A thread that cannot make progress (waiting for a lock) yields this. */
+export const BLOCKED: unique symbol = Symbol('blocked');
+/** Every kernel function that may reach a yield point is a generator of this type. */
+export type Gen<T = void> = Generator<YieldPoint, T, void>;
+
+export interface KThread {
+  id: number;
+  name: string;
+  /** vCPU this thread runs as (a vCPU fault, enter, accept), or null for a host task. */
+  vcpu: number | null;
+  readLocks: Set<object>;
+  writeLocks: Set<object>;
+  rcuDepth: number;
+  /** Inside a trace operation (not at an operation boundary). */
+  inOp: boolean;
+}
+
+/** One observed event. `kind` decides its layer (see harness/observation.ts). */
+export interface ObsEvent {
+  kind: string;
+  [field: string]: unknown;
+}
+
+/** BUG(): the host crashed. The replay stops and says so. */
+export class HostCrash extends Error {
+  constructor(readonly site: string, readonly why: string) {
+    super(`BUG() in ${site}: ${why}`);
+  }
+}
+
+export interface Frame {
+  pfn: number;
+  /** What the page is for: 'spt', 'external_spt', 'gmem', 'host', 'src'. */
+  kind: string;
+  freed: boolean;
+  /** Page-table contents for 'spt' pages (512 SPTEs). */
+  data: BigUint64Array | null;
+  /** The kvm_mmu_page whose spt this is (the kernel's page->private). */
+  sp: unknown;
+}
+
+export class KernelContext {
+  /** null in bare mode: nothing is recorded (benchmarks). */
+  events: ObsEvent[] | null = [];
+  current!: KThread;
+  /** CONFIG_KVM_PROVE_MMU: KVM_MMU_WARN_ON is live, zap_root skips its 4K/2M passes. */
+  prove_mmu = true;
+  readonly onceFired = new Set<string>();
+  readonly frames = new Map<number, Frame>();
+  nextPfn = 0x100;
+  /** call_rcu callbacks waiting for the next grace period. */
+  rcuQueue: Array<() => void> = [];
+
+  constructor(readonly hw: TdxModule) {}
+
+  record(ev: ObsEvent): void {
+    if (this.events) {
+      ev.thread = this.current ? this.current.name : null;
+      this.events.push(ev);
+    }
+  }
+}
+
+let active: KernelContext | null = null;
+
+export function ctx(): KernelContext {
+  if (!active) throw new Error('no replay context installed');
+  return active;
+}
+
+export function setContext(c: KernelContext | null): void {
+  active = c;
+}

@@ -1,0 +1,173 @@
+// struct kvm / struct kvm_vcpu / struct kvm_tdx: the state the series never reshapes.
+import { ctx, type Gen } from './context.ts';
+import { Mutex, RwLock } from './lock.ts';
+import { alloc_page } from './page_alloc.ts';
+import type { KvmMmuPage } from './mmu_page.ts';
+
+export const KVM_REQ_OUTSIDE_GUEST_MODE = 'KVM_REQ_OUTSIDE_GUEST_MODE';
+export const KVM_REQ_VM_DEAD = 'KVM_REQ_VM_DEAD';
+
+export const TD_STATE_INITIALIZED = 'TD_STATE_INITIALIZED';
+export const TD_STATE_RUNNABLE = 'TD_STATE_RUNNABLE';
+
+export interface KvmMemorySlot {
+  id: number;
+  base_gfn: number;
+  npages: number;
+  /** Backed by guest_memfd: private accesses map its pages. */
+  gmem: boolean;
+  /** KVM_MEMSLOT_INVALID: being deleted. */
+  invalid: boolean;
+}
+
+export interface KvmVcpu {
+  vcpu_id: number;
+  requests: Set<string>;
+  /** tdp root (direct/shared) and mirror root of this vCPU's MMU. */
+  root: KvmMmuPage | null;
+  mirror_root: KvmMmuPage | null;
+}
+
+export interface KvmTdx {
+  state: typeof TD_STATE_INITIALIZED | typeof TD_STATE_RUNNABLE;
+  hkid_assigned: boolean;
+  /** Set while tdh_do_no_vcpus() retries: vCPUs may not enter the guest. */
+  wait_for_sept_zap: boolean;
+  /** Source page of the in-progress TDH.MEM.PAGE.ADD (tdx_gmem_post_populate). */
+  page_add_src: number | null;
+}
+
+export interface KvmArch {
+  tdp_mmu_roots: KvmMmuPage[];
+  /** The TDX shared bit as a GFN bit (GPA bit 47 or 51 → GFN bit 35 or 39). */
+  gfn_direct_bits: number;
+  pre_fault_allowed: boolean;
+  /** CONFIG_KVM_PROVE_MMU's count of live TDP MMU page tables. */
+  tdp_mmu_pages: number;
+  /** kvm_update_page_stats: mapped leaves per level. */
+  pages_by_level: number[];
+  tdp_root_level: number;
+}
+
+export class Kvm {
+  vm_bugged = false;
+  vm_dead = false;
+  readonly mmu_lock = new RwLock('mmu_lock');
+  readonly slots_lock = new Mutex('slots_lock');
+  readonly gmem_invalidate_lock = new Mutex('gmem_invalidate_lock');
+  readonly vcpus: KvmVcpu[] = [];
+  readonly memslots: KvmMemorySlot[] = [];
+  /** guest_memfd: gfn → pfn, allocated on first use. */
+  readonly gmem_pfns = new Map<number, number>();
+  /** Host (shared) memory behind the shared GPA alias: gfn → pfn. */
+  readonly host_pfns = new Map<number, number>();
+  /** Memory attributes: gfns of guest_memfd slots that are currently shared (default private). */
+  readonly shared_gfns = new Set<number>();
+  readonly tdx: KvmTdx = { state: TD_STATE_INITIALIZED, hkid_assigned: true, wait_for_sept_zap: false, page_add_src: null };
+  readonly arch: KvmArch;
+  /** EPT A/D bits in use (kvm_ad_enabled). */
+  readonly ad_enabled: boolean;
+  /** The vendor hooks installed by the step's hardware setup. */
+  x86_ops: unknown = null;
+
+  constructor(opts: { nr_vcpus: number; shared_bit: 47 | 51; ad_enabled: boolean }) {
+    this.arch = {
+      tdp_mmu_roots: [],
+      gfn_direct_bits: 2 ** (opts.shared_bit - 12),
+      pre_fault_allowed: false,
+      tdp_mmu_pages: 0,
+      pages_by_level: [0, 0, 0, 0, 0, 0],
+      tdp_root_level: opts.shared_bit === 51 ? 5 : 4,
+    };
+    this.ad_enabled = opts.ad_enabled;
+    for (let i = 0; i < opts.nr_vcpus; i++) {
+      this.vcpus.push({ vcpu_id: i, requests: new Set(), root: null, mirror_root: null });
+    }
+  }
+}
+
+export function is_hkid_assigned(kvm: Kvm): boolean {
+  return kvm.tdx.hkid_assigned;
+}
+
+export function kvm_make_all_cpus_request(kvm: Kvm, req: string): void {
+  const c = ctx();
+  const kicked: number[] = [];
+  for (const vcpu of kvm.vcpus) {
+    vcpu.requests.add(req);
+    // the IPI forces a vCPU that is in the guest out of it
+    if (c.hw.inGuest(vcpu.vcpu_id)) {
+      c.hw.vcpuExit(vcpu.vcpu_id);
+      kicked.push(vcpu.vcpu_id);
+    }
+  }
+  c.record({ kind: 'kick', request: req, vcpus: kicked });
+}
+
+export function kvm_check_request(req: string, vcpu: KvmVcpu): boolean {
+  if (!vcpu.requests.has(req)) return false;
+  if (req !== KVM_REQ_VM_DEAD) vcpu.requests.delete(req); // VM_DEAD stays pending
+  return true;
+}
+
+export function kvm_vm_dead(kvm: Kvm): void {
+  kvm.vm_dead = true;
+  kvm_make_all_cpus_request(kvm, KVM_REQ_VM_DEAD);
+}
+
+export function kvm_vm_bugged(kvm: Kvm): void {
+  if (!kvm.vm_bugged) ctx().record({ kind: 'vm', state: 'bugged' });
+  kvm.vm_bugged = true;
+  kvm_vm_dead(kvm);
+}
+
+/**
+ * KVM_BUG_ON(): evaluates to the condition; the first firing on a healthy VM warns
+ * and bugs the VM, later ones are silent. Every firing is recorded with its site.
+ */
+export function KVM_BUG_ON(cond: boolean, kvm: Kvm, site: string, text: string): boolean {
+  if (!cond) return false;
+  const warn = !kvm.vm_bugged;
+  ctx().record({ kind: 'bug', site, cond: text, silent: !warn });
+  if (warn) kvm_vm_bugged(kvm);
+  return true;
+}
+
+export function kvm_update_page_stats(kvm: Kvm, level: number, count: number): void {
+  kvm.arch.pages_by_level[level]! += count;
+}
+
+export function gfn_to_memslot(kvm: Kvm, gfn: number): KvmMemorySlot | null {
+  for (const s of kvm.memslots) if (gfn >= s.base_gfn && gfn < s.base_gfn + s.npages) return s;
+  return null;
+}
+
+/** kvm_gmem_get_pfn(): guest_memfd's page for a private gfn, allocated on first use. */
+export function kvm_gmem_get_pfn(kvm: Kvm, gfn: number): number {
+  let pfn = kvm.gmem_pfns.get(gfn);
+  if (pfn === undefined) {
+    pfn = alloc_page('gmem');
+    kvm.gmem_pfns.set(gfn, pfn);
+  }
+  return pfn;
+}
+
+/** The host page behind a shared gfn (hva_to_pfn), allocated on first use. */
+export function host_gfn_to_pfn(kvm: Kvm, gfn: number): number {
+  let pfn = kvm.host_pfns.get(gfn);
+  if (pfn === undefined) {
+    pfn = alloc_page('host');
+    kvm.host_pfns.set(gfn, pfn);
+  }
+  return pfn;
+}
+
+/** kvm_mem_is_private(): the gfn is in a guest_memfd slot and not converted to shared. */
+export function kvm_mem_is_private(kvm: Kvm, gfn: number): boolean {
+  const slot = gfn_to_memslot(kvm, gfn);
+  return slot !== null && slot.gmem && !kvm.shared_gfns.has(gfn);
+}
+
+export function* cond_resched(): Gen {
+  yield 'resched';
+}

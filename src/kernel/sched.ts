@@ -1,0 +1,80 @@
+// The deterministic scheduler. Kernel threads are generators; at each yield point
+// the scheduler picks who continues: the pinned schedule while it lasts, then the
+// current thread until it finishes or blocks, then the lowest-numbered runnable one.
+import { BLOCKED, HostCrash, type Gen, type KernelContext, type KThread } from './context.ts';
+
+export interface ThreadRun {
+  thread: KThread;
+  gen: Gen;
+  done: boolean;
+  blocked: boolean;
+  steps: number;
+}
+
+export type SchedEnd =
+  | { end: 'completed' }
+  | { end: 'crash'; site: string; why: string }
+  | { end: 'livelock'; thread: string }
+  | { end: 'deadlock'; threads: string[] }
+  | { end: 'model-error'; thread: string; message: string };
+
+export function newThread(id: number, name: string, vcpu: number | null): KThread {
+  return { id, name, vcpu, readLocks: new Set(), writeLocks: new Set(), rcuDepth: 0, inOp: false };
+}
+
+/**
+ * Runs every thread to completion. `budget` bounds the yield points one thread may
+ * pass: a retry loop that exceeds it is a livelock, reported, never a hang.
+ */
+export function runThreads(c: KernelContext, runs: ThreadRun[], schedule: readonly number[] | null, budget: number): SchedEnd {
+  let si = 0;
+  let cur: ThreadRun | null = null;
+  let blockedRounds = 0;
+  for (;;) {
+    let t: ThreadRun | undefined;
+    if (schedule && si < schedule.length) {
+      const want = runs[schedule[si++]!];
+      if (!want || want.done) continue; // the pinned choice has finished: skip it
+      t = want;
+    } else {
+      if (cur && !cur.done && !cur.blocked) t = cur;
+      else {
+        t = runs.find((r) => !r.done && !r.blocked);
+        if (!t) {
+          const waiting = runs.filter((r) => !r.done);
+          if (waiting.length === 0) return { end: 'completed' };
+          // everyone is blocked: let each re-check its lock once before calling it a deadlock
+          if (++blockedRounds > 2) {
+            const names = waiting.map((r) => r.thread.name);
+            c.record({ kind: 'deadlock', threads: names });
+            return { end: 'deadlock', threads: names };
+          }
+          for (const r of waiting) r.blocked = false;
+          continue;
+        }
+      }
+    }
+    cur = t;
+    c.current = t.thread;
+    let r: IteratorResult<unknown, void>;
+    try {
+      r = t.gen.next();
+    } catch (e) {
+      if (e instanceof HostCrash) return { end: 'crash', site: e.site, why: e.why };
+      const message = e instanceof Error ? e.message : String(e);
+      c.record({ kind: 'model-error', message });
+      return { end: 'model-error', thread: t.thread.name, message };
+    }
+    t.steps++;
+    if (r.done) {
+      t.done = true;
+      continue;
+    }
+    t.blocked = r.value === BLOCKED;
+    if (!t.blocked) blockedRounds = 0;
+    if (t.steps > budget) {
+      c.record({ kind: 'livelock', budget });
+      return { end: 'livelock', thread: t.thread.name };
+    }
+  }
+}

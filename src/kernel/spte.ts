@@ -1,0 +1,139 @@
+// SPTE encoding of Linux 7.1 (EPT flavour), the same in every step of the series.
+// Values are 64-bit, so they are bigints; PFNs and levels are plain numbers.
+
+export const PG_LEVEL_4K = 1;
+export const PG_LEVEL_2M = 2;
+export const PG_LEVEL_1G = 3;
+export const PG_LEVEL_512G = 4;
+export const PT64_ROOT_MAX_LEVEL = 5;
+export const SPTE_ENT_PER_PAGE = 512;
+
+export const VMX_EPT_READABLE_MASK = 0x1n;
+export const VMX_EPT_WRITABLE_MASK = 0x2n;
+export const VMX_EPT_EXECUTABLE_MASK = 0x4n;
+export const VMX_EPT_RWX_MASK = 0x7n;
+const VMX_EPT_MT_WB = 6n << 3n;
+export const PT_PAGE_SIZE_MASK = 1n << 7n;
+/** EPT Accessed bit: shadow_accessed_mask with EPT A/D enabled. */
+export const shadow_accessed_mask = 1n << 8n;
+export const shadow_dirty_mask = 1n << 9n;
+export const SPTE_MMU_PRESENT_MASK = 1n << 11n;
+export const SPTE_TDP_AD_SHIFT = 52n;
+export const SPTE_TDP_AD_MASK = 3n << SPTE_TDP_AD_SHIFT;
+export const SPTE_TDP_AD_ENABLED = 0n;
+export const SPTE_TDP_AD_DISABLED = 1n << SPTE_TDP_AD_SHIFT;
+const SHADOW_ACC_TRACK_SAVED_BITS_MASK = VMX_EPT_READABLE_MASK | VMX_EPT_EXECUTABLE_MASK;
+const SHADOW_ACC_TRACK_SAVED_BITS_SHIFT = 54n;
+export const EPT_SPTE_HOST_WRITABLE = 1n << 57n;
+export const EPT_SPTE_MMU_WRITABLE = 1n << 58n;
+export const VMX_EPT_SUPPRESS_VE_BIT = 1n << 63n;
+/** Zapped SPTEs hold this, not 0: it is the EPT "suppress #VE" bit. */
+export const SHADOW_NONPRESENT_VALUE = 1n << 63n;
+export const FROZEN_SPTE = SHADOW_NONPRESENT_VALUE | 0x5a0n;
+const SPTE_BASE_ADDR_MASK = ((1n << 52n) - 1n) & ~0xfffn;
+/** An MMIO SPTE in this model: not present, RWX-less, marked with a fixed generation pattern. */
+const SPTE_MMIO_MARK = 0x6n; // W+X without R: an EPT misconfiguration, how KVM marks MMIO with EPT
+const shadow_present_mask = SPTE_MMU_PRESENT_MASK | VMX_EPT_SUPPRESS_VE_BIT;
+
+export function is_frozen_spte(spte: bigint): boolean {
+  return spte === FROZEN_SPTE;
+}
+
+export function is_shadow_present_pte(spte: bigint): boolean {
+  return (spte & SPTE_MMU_PRESENT_MASK) !== 0n;
+}
+
+export function is_large_pte(spte: bigint): boolean {
+  return (spte & PT_PAGE_SIZE_MASK) !== 0n;
+}
+
+export function is_last_spte(spte: bigint, level: number): boolean {
+  return level === PG_LEVEL_4K || is_large_pte(spte);
+}
+
+export function spte_to_pfn(spte: bigint): number {
+  return Number((spte & SPTE_BASE_ADDR_MASK) >> 12n);
+}
+
+export function spte_ad_enabled(spte: bigint): boolean {
+  return (spte & SPTE_TDP_AD_MASK) !== SPTE_TDP_AD_DISABLED;
+}
+
+export function is_accessed_spte(spte: bigint): boolean {
+  return spte_ad_enabled(spte) ? (spte & shadow_accessed_mask) !== 0n : !is_access_track_spte(spte);
+}
+
+export function is_access_track_spte(spte: bigint): boolean {
+  return !spte_ad_enabled(spte) && (spte & VMX_EPT_RWX_MASK) === 0n;
+}
+
+export function is_writable_pte(spte: bigint): boolean {
+  return (spte & VMX_EPT_WRITABLE_MASK) !== 0n;
+}
+
+export function is_mmio_spte(spte: bigint): boolean {
+  return (spte & (SPTE_MMU_PRESENT_MASK | VMX_EPT_RWX_MASK)) === SPTE_MMIO_MARK;
+}
+
+/** A #VE could reach the guest: a non-present SPTE without the suppress-#VE bit. */
+export function is_ept_ve_possible(spte: bigint): boolean {
+  return (spte & VMX_EPT_SUPPRESS_VE_BIT) === 0n && !is_mmio_spte(spte);
+}
+
+/** Volatile bits may change outside mmu_lock (A/D assists, access tracking). */
+export function spte_needs_atomic_update(spte: bigint): boolean {
+  // fast page fault may make an MMU-writable SPTE writable, or restore an access-tracked one
+  if (!is_writable_pte(spte) && (spte & EPT_SPTE_MMU_WRITABLE) !== 0n) return true;
+  if (is_access_track_spte(spte)) return true;
+  // the CPU may set A/D bits when A/D tracking is on
+  return spte_ad_enabled(spte) &&
+    ((spte & shadow_accessed_mask) === 0n || (is_writable_pte(spte) && (spte & shadow_dirty_mask) === 0n));
+}
+
+export function make_nonleaf_spte(child_spt_pfn: number, ad_disabled: boolean): bigint {
+  let spte = shadow_present_mask | VMX_EPT_RWX_MASK | (BigInt(child_spt_pfn) << 12n);
+  spte |= ad_disabled ? SPTE_TDP_AD_DISABLED : shadow_accessed_mask;
+  return spte;
+}
+
+/** A present leaf with full RWX, write-back memory type, host- and MMU-writable. */
+export function make_spte(pfn: number, level: number, ad_enabled: boolean): bigint {
+  let spte = shadow_present_mask | VMX_EPT_RWX_MASK | VMX_EPT_MT_WB | (BigInt(pfn) << 12n);
+  if (level > PG_LEVEL_4K) spte |= PT_PAGE_SIZE_MASK;
+  spte |= EPT_SPTE_HOST_WRITABLE | EPT_SPTE_MMU_WRITABLE;
+  spte |= ad_enabled ? shadow_accessed_mask | shadow_dirty_mask : SPTE_TDP_AD_DISABLED;
+  return spte;
+}
+
+export function make_mmio_spte(gfn: number): bigint {
+  return SHADOW_NONPRESENT_VALUE | SPTE_MMIO_MARK | ((BigInt(gfn) << 12n) & SPTE_BASE_ADDR_MASK);
+}
+
+export function mark_spte_for_access_track(spte: bigint): bigint {
+  if (spte_ad_enabled(spte)) return spte & ~shadow_accessed_mask;
+  if (is_access_track_spte(spte)) return spte;
+  const saved = spte & SHADOW_ACC_TRACK_SAVED_BITS_MASK;
+  let out = spte & ~(VMX_EPT_RWX_MASK | (SHADOW_ACC_TRACK_SAVED_BITS_MASK << SHADOW_ACC_TRACK_SAVED_BITS_SHIFT));
+  out |= saved << SHADOW_ACC_TRACK_SAVED_BITS_SHIFT;
+  return out;
+}
+
+export function KVM_PAGES_PER_HPAGE(level: number): number {
+  return 2 ** (9 * (level - 1));
+}
+
+export function SPTE_INDEX(gfn: number, level: number): number {
+  return Math.floor(gfn / KVM_PAGES_PER_HPAGE(level)) % SPTE_ENT_PER_PAGE;
+}
+
+export function gfn_round_for_level(gfn: number, level: number): number {
+  const n = KVM_PAGES_PER_HPAGE(level);
+  return gfn - (gfn % n);
+}
+
+/** Short readable form for observations: the kind, plus the canonicalised PFN where there is one. */
+export function describe_spte(spte: bigint, level: number): { kind: string; pfn?: number } {
+  if (is_frozen_spte(spte)) return { kind: 'FROZEN' };
+  if (!is_shadow_present_pte(spte)) return { kind: is_mmio_spte(spte) ? 'MMIO' : 'NONPRESENT' };
+  return { kind: is_last_spte(spte, level) ? 'LEAF' : 'NONLEAF', pfn: spte_to_pfn(spte) };
+}
