@@ -50,7 +50,7 @@ export function replay(trace: Trace, step: StepModel, opts: ReplayOptions = {}):
         const value = op.op === 'inject_busy' || op.op === 'inject_status' ? yield* applyInjection(hw, op) : yield* step.entry.run(kvm, op);
         t.inOp = false;
         if (op.op === 'destroy') destroyed = true;
-        c.record({ kind: 'result', op: label(i), value });
+        c.record({ kind: 'result', name: op.op, op: label(i), value });
         quiescentPoint();
       }
     }

@@ -5,6 +5,7 @@ import type { StepModel } from '../../versions/index.ts';
 import { replay } from '../../harness/replay.ts';
 import { resolveTrace } from '../../harness/trace.ts';
 import { formatObservationText, toJson } from '../../harness/report.ts';
+import { registerHarnessCommands } from './harness_commands.ts';
 
 export interface CliContext {
   steps: readonly StepModel[];
@@ -48,4 +49,6 @@ export function registerCommands(program: Command, ctx: CliContext): void {
         ctx.out(opts.json ? toJson(obs) + '\n' : formatObservationText(obs));
       }
     });
+
+  registerHarnessCommands(program, ctx);
 }
