@@ -15,6 +15,8 @@ import type { Trace } from './trace.ts';
 export interface ReplayOptions {
   /** false: record nothing (benchmark "bare" mode). */
   record?: boolean;
+  /** Collects every yield point of the trace's threads as "thread:label". */
+  yieldLog?: string[];
 }
 
 function* applyInjection(hw: TdxModule, op: Extract<TraceOp, { op: 'inject_busy' | 'inject_status' }>): Gen<string> {
@@ -69,6 +71,7 @@ export function replay(trace: Trace, step: StepModel, opts: ReplayOptions = {}):
 
     if (end.end === 'completed') {
       threads.length = 0;
+      if (opts.yieldLog) c.yieldLog = opts.yieldLog;
       const runs: ThreadRun[] = trace.threads.map((th, i) => {
         const t = newThread(i, th.name, null);
         threads.push(t);

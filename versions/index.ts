@@ -1,10 +1,10 @@
-// The step registry: every step folder, in series order. The harness finds steps here.
+// The step registry: every step folder (vNN-<slug>) found here, in series order.
+// Folders are discovered, so adding a step is adding its folder.
+import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { StepInfo } from '../src/step_types.ts';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { StepInfo, StepManifest } from '../src/step_types.ts';
 import type { StepEntry } from '../src/trace_types.ts';
-import * as s00 from './v00-base/step.ts';
-import * as e00 from './v00-base/entry.ts';
 
 export interface StepModel extends StepInfo {
   entry: StepEntry;
@@ -12,11 +12,29 @@ export interface StepModel extends StepInfo {
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-function step(m: { manifest: StepInfo['manifest'] }, e: { entry: StepEntry }): StepModel {
-  const dir = join(here, `v${String(m.manifest.step).padStart(2, '0')}-${m.manifest.slug}`);
+async function loadStep(folder: string): Promise<StepModel> {
+  const dir = join(here, folder);
+  const m = (await import(pathToFileURL(join(dir, 'step.ts')).href)) as { manifest: StepManifest };
+  const e = (await import(pathToFileURL(join(dir, 'entry.ts')).href)) as { entry: StepEntry };
+  const expected = `v${String(m.manifest.step).padStart(2, '0')}-${m.manifest.slug}`;
+  if (folder !== expected) throw new Error(`versions/${folder}: manifest says ${expected}`);
   return { manifest: m.manifest, dir, entry: e.entry };
 }
 
-export const STEPS: readonly StepModel[] = [
-  step(s00, e00),
-];
+/** Loads a step folder that lives anywhere (e.g. a deliberately broken copy in test/). */
+export async function loadStepFrom(dir: string): Promise<StepModel> {
+  const m = (await import(pathToFileURL(join(dir, 'step.ts')).href)) as { manifest: StepManifest };
+  const e = (await import(pathToFileURL(join(dir, 'entry.ts')).href)) as { entry: StepEntry };
+  return { manifest: m.manifest, dir, entry: e.entry };
+}
+
+const folders = readdirSync(here, { withFileTypes: true })
+  .filter((d) => d.isDirectory() && /^v\d{2}-/.test(d.name))
+  .map((d) => d.name)
+  .sort();
+
+export const STEPS: readonly StepModel[] = await Promise.all(folders.map(loadStep));
+
+STEPS.forEach((s, i) => {
+  if (s.manifest.step !== i) throw new Error(`versions/: step ${i} is missing (found ${s.manifest.step} in its place)`);
+});

@@ -92,3 +92,25 @@ export function formatFidelity(r: FidelityReport): string {
   }
   return out.join('\n') + '\n';
 }
+
+/** One line per step (more when something differs), for `link --fidelity`. */
+export function formatFidelitySummary(reports: readonly FidelityReport[]): string {
+  const out: string[] = ['fidelity (each real commit vs its step model):'];
+  if (reports.length === 0) out.push('  -');
+  for (const r of reports) {
+    if (r.ok) {
+      out.push(`  ${pad2(r.step)}  ok       ${r.matching.length} matching`);
+      continue;
+    }
+    out.push(`  ${pad2(r.step)}  DIFFERS  ${r.matching.length} matching`);
+    if (r.missingInModel.length > 0) {
+      out.push(`      missing in the model (${r.missingInModel.length}):`);
+      out.push(wrapList(r.missingInModel, '        '));
+    }
+    if (r.extraInModel.length > 0) {
+      out.push(`      extra in the model (${r.extraInModel.length}):`);
+      out.push(wrapList(r.extraInModel, '        '));
+    }
+  }
+  return out.join('\n') + '\n';
+}

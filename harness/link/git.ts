@@ -190,7 +190,7 @@ export async function fileAt(repo: KernelRepo, rev: string, path: string): Promi
 
 /** `git show` of a commit, limited to some files when given. */
 export async function showCommit(repo: KernelRepo, hash: string, files?: readonly string[]): Promise<string> {
-  const args = ['show', '--no-color', '--no-renames', '--format=commit %H%nAuthor: %an <%ae>%nDate:   %ad%n%n    %s%n', hash];
+  const args = ['show', '--no-color', '--no-renames', '--format=commit %H%nAuthor: %an <%ae>%nDate:   %ad%n%n    %s', hash];
   if (files && files.length > 0) args.push('--', ...files);
   return repo.git.raw(args);
 }

@@ -40,4 +40,4 @@ export {
   type ModelChangeSummary,
   type FidelityReport,
 } from './fidelity.ts';
-export { formatLink, formatFidelity, wrapList } from './format.ts';
+export { formatLink, formatFidelity, formatFidelitySummary, wrapList } from './format.ts';

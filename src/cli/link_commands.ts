@@ -10,6 +10,7 @@ import { modelDiff } from '../../harness/model_functions.ts';
 import {
   commitFiles,
   formatFidelity,
+  formatFidelitySummary,
   formatLink,
   functionsChangedByCommit,
   headStep,
@@ -111,7 +112,7 @@ export function registerLinkCommands(program: Command, ctx: LinkCommandContext):
         return;
       }
       let text = formatLink(link, total);
-      for (const f of fidelity) text += '\n' + formatFidelity(f);
+      if (opts.fidelity) text += '\n' + formatFidelitySummary(fidelity);
       ctx.out(text);
     });
 

@@ -56,6 +56,8 @@ export class KernelContext {
   nextPfn = 0x100;
   /** call_rcu callbacks waiting for the next grace period. */
   rcuQueue: Array<() => void> = [];
+  /** When set, every yield point is logged as "thread:label" (for writing pinned schedules). */
+  yieldLog: string[] | null = null;
 
   constructor(readonly hw: TdxModule) {}
 

@@ -39,7 +39,9 @@ export function runThreads(c: KernelContext, runs: ThreadRun[], schedule: readon
     } else {
       if (cur && !cur.done && !cur.blocked) t = cur;
       else {
+        // after a pinned schedule, too, the lowest-numbered runnable thread goes first
         t = runs.find((r) => !r.done && !r.blocked);
+        cur = t ?? null;
         if (!t) {
           const waiting = runs.filter((r) => !r.done);
           if (waiting.length === 0) return { end: 'completed' };
@@ -54,7 +56,6 @@ export function runThreads(c: KernelContext, runs: ThreadRun[], schedule: readon
         }
       }
     }
-    cur = t;
     c.current = t.thread;
     let r: IteratorResult<unknown, void>;
     try {
@@ -71,6 +72,7 @@ export function runThreads(c: KernelContext, runs: ThreadRun[], schedule: readon
       continue;
     }
     t.blocked = r.value === BLOCKED;
+    if (c.yieldLog) c.yieldLog.push(`${t.thread.id}:${t.blocked ? 'BLOCKED' : String(r.value)}`);
     if (!t.blocked) blockedRounds = 0;
     if (t.steps > budget) {
       c.record({ kind: 'livelock', budget });

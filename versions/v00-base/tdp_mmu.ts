@@ -6,7 +6,7 @@ import { BUG, KVM_MMU_WARN_ON, WARN_ON, WARN_ON_ONCE } from '../../src/kernel/di
 import { KVM_BUG_ON, kvm_update_page_stats, type Kvm, type KvmVcpu } from '../../src/kernel/kvm.ts';
 import { lockdep_assert_held, lockdep_assert_held_read, lockdep_assert_held_write, read_lock, read_unlock, write_lock, write_unlock } from '../../src/kernel/lock.ts';
 import {
-  EBUSY, KVM_DIRECT_ROOTS, KVM_INVALID_ROOTS, KVM_MIRROR_ROOTS, KVM_VALID_ROOTS, kvm_gfn_range_filter_to_root_types,
+  EBUSY, errno_name, KVM_DIRECT_ROOTS, KVM_INVALID_ROOTS, KVM_MIRROR_ROOTS, KVM_VALID_ROOTS, kvm_gfn_range_filter_to_root_types,
   kvm_gfn_root_bits, kvm_is_addr_direct, kvm_mmu_alloc_external_spt, RET_PF_FIXED, RET_PF_RETRY, RET_PF_SPURIOUS,
   tdp_mmu_max_gfn_exclusive, type KvmGfnRange, type KvmPageFault,
 } from '../../src/kernel/mmu_internal.ts';
@@ -24,6 +24,7 @@ import {
   sptep_of, spte_to_child_pt, tdp_iter_next, tdp_iter_start, tdp_mmu_clear_spte_bits_atomic, try_cmpxchg64,
   TdpIter, type Sptep,
 } from '../../src/kernel/tdp_iter.ts';
+import { trace_kvm_mmu_spte_requested, trace_kvm_tdp_mmu_spte_changed } from '../../src/kernel/tracepoints.ts';
 import { kvm_x86_call } from './x86_ops.ts';
 
 export function kvm_mmu_init_tdp_mmu(kvm: Kvm): void {
@@ -229,6 +230,8 @@ function* handle_changed_spte(kvm: Kvm, as_id: number, gfn: number, old_spte: bi
   if (was_leaf && is_leaf && pfn_changed) BUG(site, `present leaf replaced with another PFN (as_id ${as_id})`);
 
   if (old_spte === new_spte) return;
+
+  trace_kvm_tdp_mmu_spte_changed(as_id, gfn, level, old_spte, new_spte);
 
   if (!was_present && !is_present) {
     // only MMIO SPTEs and freezing may change one non-present value into another
@@ -459,6 +462,8 @@ export function* kvm_tdp_mmu_map(kvm: Kvm, vcpu: KvmVcpu, fault: KvmPageFault): 
 
   if (KVM_MMU_WARN_ON(!root || root.role.invalid, 'kvm_tdp_mmu_map', '!root || root->role.invalid') && !root) return ret;
 
+  trace_kvm_mmu_spte_requested(fault.gfn, fault.goal_level);
+
   rcu_read_lock();
   walk: {
     for (yield* tdp_iter_start(iter, root!, PG_LEVEL_4K, fault.gfn, kvm_gfn_root_bits(kvm, root!)); iter.valid && iter.gfn < fault.gfn + 1; yield* tdp_iter_next(iter)) {
@@ -574,7 +579,7 @@ export function* probe_set_spte(kvm: Kvm, root: KvmMmuPage, gfn: number, level: 
   rcu_read_unlock();
   if (shared) yield* read_unlock(kvm.mmu_lock);
   else yield* write_unlock(kvm.mmu_lock);
-  return iter ? String(ret) : 'no-such-spte';
+  return iter ? errno_name(ret) : 'no-such-spte';
 }
 
 /** A fresh child table (with its external page on mirror roots) for a non-leaf probe value. */
@@ -595,4 +600,3 @@ export function* probe_age_spte(kvm: Kvm, root: KvmMmuPage, gfn: number): Gen<st
   return iter ? '0' : 'no-such-spte';
 }
 
-export { gfn_round_for_level };
