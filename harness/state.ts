@@ -3,7 +3,7 @@
 import { ctx } from '../src/kernel/context.ts';
 import type { Kvm } from '../src/kernel/kvm.ts';
 import type { KvmMmuPage } from '../src/kernel/mmu_page.ts';
-import { is_accessed_spte, is_frozen_spte, is_last_spte, is_shadow_present_pte, KVM_PAGES_PER_HPAGE, spte_to_pfn, SPTE_ENT_PER_PAGE } from '../src/kernel/spte.ts';
+import { SHADOW_NONPRESENT_VALUE, is_accessed_spte, is_frozen_spte, is_last_spte, is_shadow_present_pte, KVM_PAGES_PER_HPAGE, spte_to_pfn, SPTE_ENT_PER_PAGE } from '../src/kernel/spte.ts';
 import { read_table } from '../src/kernel/tdp_iter.ts';
 import type { FinalState, MirrorEntry } from './observation.ts';
 
@@ -14,6 +14,7 @@ function walkRoot(root: KvmMmuPage, out: RawEntry[]): void {
     const data = read_table(pt);
     for (let i = 0; i < SPTE_ENT_PER_PAGE; i++) {
       const spte = data[i]!;
+      if (spte === SHADOW_NONPRESENT_VALUE) continue; // the common case, cheapest test first
       const gfn = base_gfn + i * KVM_PAGES_PER_HPAGE(level);
       if (is_frozen_spte(spte)) out.push({ gfn, level, kind: 'FROZEN' });
       else if (!is_shadow_present_pte(spte)) continue;

@@ -118,8 +118,10 @@ export function mark_spte_for_access_track(spte: bigint): bigint {
   return out;
 }
 
+const PAGES_PER_HPAGE = [0, 1, 512, 512 * 512, 512 * 512 * 512, 512 * 512 * 512 * 512];
+
 export function KVM_PAGES_PER_HPAGE(level: number): number {
-  return 2 ** (9 * (level - 1));
+  return PAGES_PER_HPAGE[level]!;
 }
 
 export function SPTE_INDEX(gfn: number, level: number): number {
