@@ -174,13 +174,7 @@ function functionNameIndex(toks: CTok[], from: number, brace: number): number {
   return -1;
 }
 
-export interface CFunction {
-  name: string;
-  /** From the first token of the definition (storage class / return type) to its closing brace. */
-  text: string;
-}
-
-/** Every top-level function definition of a C source: name → text (two definitions of one name, e.g. under #ifdef, are joined). */
+/** Every top-level function definition of a C source: name → text (only the first branch of each #if group is read; two definitions of one name are joined). */
 export function extractCFunctions(source: string): Map<string, string> {
   const toks = lexC(source);
   const out = new Map<string, string>();

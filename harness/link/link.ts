@@ -114,7 +114,7 @@ function longestIncreasing(seq: readonly number[]): Set<number> {
 }
 
 /** Maps commits (oldest first) to steps by hash prefix or normalised subject. Pure. */
-export function linkSteps(steps: readonly StepInfo[], commits: readonly KernelCommit[] | readonly { hash: string; subject: string }[]): LinkResult {
+export function linkSteps(steps: readonly StepInfo[], commits: readonly { hash: string; subject: string }[]): LinkResult {
   const match = makeMatcher(steps);
   const byStep = new Map<number, MappedStep>();
   const extraCommits: ExtraCommit[] = [];

@@ -6,6 +6,7 @@ import { replay } from '../../harness/replay.ts';
 import { resolveTrace } from '../../harness/trace.ts';
 import { formatObservationText, toJson } from '../../harness/report.ts';
 import { registerHarnessCommands } from './harness_commands.ts';
+import { registerLinkCommands } from './link_commands.ts';
 
 export interface CliContext {
   steps: readonly StepModel[];
@@ -51,4 +52,5 @@ export function registerCommands(program: Command, ctx: CliContext): void {
     });
 
   registerHarnessCommands(program, ctx);
+  registerLinkCommands(program, { steps: ctx.steps, out: ctx.out });
 }

@@ -1,5 +1,249 @@
-// check / diff / bisect / matrix: registered by the differential harness.
+// check / diff / bisect / matrix: the commands of the differential harness.
+import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { createTwoFilesPatch } from 'diff';
 import type { CliContext } from './commands.ts';
+import { InputError } from './errors.ts';
+import { kernelBisectExitCode } from './link_commands.ts';
+import { STEPS, type StepModel } from '../../versions/index.ts';
+import { behavesLikeBase, bisectExitCode, bisectTrace, findStep } from '../../harness/bisect.ts';
+import { checkDistinctNames, runCheck, safeReplay, stepPairs, type CheckReport } from '../../harness/check.ts';
+import { compare, finalEvents, type LayerChoice } from '../../harness/compare.ts';
+import { explainRange } from '../../harness/intents.ts';
+import { toJunit } from '../../harness/junit.ts';
+import { buildMatrix, formatChangesText, formatMatrixText, matrixChanges } from '../../harness/matrix.ts';
+import { layerOf, type Observation } from '../../harness/observation.ts';
+import { runCheckPool } from '../../harness/pool.ts';
+import { formatCheckText, formatDifference, formatEventCompact, paint, toJson, wantColor, type Style } from '../../harness/report.ts';
+import { loadCorpus, resolveTrace, type Trace } from '../../harness/trace.ts';
 
-export function registerHarnessCommands(_program: Command, _ctx: CliContext): void {}
+const pad2 = (n: number): string => String(n).padStart(2, '0');
+
+function parseLayer(raw: string | undefined): LayerChoice {
+  if (raw === undefined) return 'both';
+  if (raw === 'functional' || raw === 'diagnostic' || raw === 'both') return raw;
+  throw new InputError(`--layer must be "functional" or "diagnostic", got "${raw}"`);
+}
+
+function layerName(l: LayerChoice): string {
+  return l === 'both' ? 'both layers' : `${l} layer`;
+}
+
+/** A step argument of diff: the number of a registered step, else InputError. */
+function stepArg(raw: string, steps: readonly StepModel[], what: string): StepModel {
+  const s = findStep(steps, raw);
+  if (!s) {
+    const nums = steps.map((x) => x.manifest.step);
+    throw new InputError(`${what} must be a step number from ${Math.min(...nums)} to ${Math.max(...nums)}, got "${raw}"`);
+  }
+  return s;
+}
+
+function stdoutStyle(plain: boolean): Style {
+  return { color: !plain && wantColor(process.stdout) };
+}
+
+/** A progress line on stderr, only when stderr is a terminal. */
+function progress(label: string): { tick: (done: number, total: number) => void; end: () => void } {
+  if (!process.stderr.isTTY) return { tick: () => {}, end: () => {} };
+  let last = 0;
+  let shown = false;
+  return {
+    tick: (done, total) => {
+      const now = Date.now();
+      if (done < total && now - last < 100) return;
+      last = now;
+      shown = true;
+      process.stderr.write(`\r${label}: ${done}/${total} replays`);
+    },
+    end: () => {
+      if (shown) process.stderr.write('\r\x1b[K');
+    },
+  };
+}
+
+/** Observation rendered one event per line (then the final state, one entry per line). */
+export function observationLines(obs: Observation, layer: LayerChoice = 'both'): string[] {
+  const lines: string[] = [];
+  for (const e of obs.events) if (layer === 'both' || layerOf(e.kind) === layer) lines.push(formatEventCompact(e));
+  if (layer !== 'diagnostic') for (const e of finalEvents(obs.final)) lines.push(formatEventCompact(e));
+  return lines;
+}
+
+interface CheckOpts {
+  from?: string;
+  to?: string;
+  json?: boolean;
+  junit?: string;
+  text?: boolean;
+  jobs?: string;
+}
+
+/**
+ * Workers pay a tsx start-up each (about a second on this machine, see bench/check.ts),
+ * more than the whole in-process check of the built-in corpus takes: in-process is the
+ * default, `--jobs N` (N > 1) uses a pool of N worker threads.
+ */
+async function doCheck(ctx: CliContext, traceArgs: string[], opts: CheckOpts): Promise<void> {
+  const traces: Trace[] = traceArgs.length > 0 ? traceArgs.map(resolveTrace) : loadCorpus();
+  if (traces.length === 0) throw new InputError('no traces to check');
+  checkDistinctNames(traces);
+  stepPairs(ctx.steps, opts.from, opts.to); // validate the range before any work
+  let jobs = 1;
+  if (opts.jobs !== undefined) {
+    if (!/^\d+$/.test(opts.jobs) || Number(opts.jobs) < 1) throw new InputError(`--jobs must be a whole number of at least 1, got "${opts.jobs}"`);
+    jobs = Number(opts.jobs);
+  }
+  const bar = progress('check');
+  const t0 = performance.now();
+  let report: CheckReport;
+  try {
+    // workers load the real registry themselves: a modified one (tests) stays in-process
+    const usePool = jobs > 1 && ctx.steps === STEPS;
+    report = usePool
+      ? await runCheckPool({ traces, from: opts.from, to: opts.to, threads: jobs, onProgress: bar.tick })
+      : runCheck({ traces, steps: ctx.steps, from: opts.from, to: opts.to, onProgress: bar.tick });
+  } finally {
+    bar.end();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  if (opts.junit !== undefined) {
+    try {
+      writeFileSync(opts.junit, toJunit(report, { timeSeconds: seconds }));
+    } catch (e) {
+      throw new InputError(`--junit ${opts.junit}: cannot write the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  }
+  ctx.out(opts.json ? toJson(report) + '\n' : formatCheckText(report, stdoutStyle(Boolean(opts.text))));
+  ctx.setExit(report.exitCode);
+}
+
+export function registerHarnessCommands(program: Command, ctx: CliContext): void {
+  program
+    .command('check')
+    .description('replay the corpus (or the given traces) on every step; verdict per trace and step, intent coverage')
+    .argument('[traces...]', 'trace names or files (default: the built-in corpus)')
+    .option('--from <n>', 'first step to check (each step is compared with the one before it)')
+    .option('--to <m>', 'last step to check')
+    .option('--json', 'print one JSON object: steps, results, coverage')
+    .option('--junit <file>', 'also write JUnit XML to FILE (one testcase per trace x step)')
+    .option('--text', 'plain text without colour, at most 80 columns')
+    .option('--jobs <n>', 'worker threads (default 1: in-process)')
+    .action(async (traceArgs: string[], opts: CheckOpts) => doCheck(ctx, traceArgs, opts));
+
+  program
+    .command('diff')
+    .description("unified diff of two steps' observations of a trace, with the differences and the intents explaining them")
+    .argument('<trace>', 'trace name or file')
+    .argument('<a>', 'step A')
+    .argument('<b>', 'step B')
+    .option('--layer <layer>', 'functional or diagnostic (default both)')
+    .option('--json', 'print one JSON object')
+    .action((traceArg: string, aRaw: string, bRaw: string, opts: { layer?: string; json?: boolean }) => {
+      const layer = parseLayer(opts.layer);
+      const a = stepArg(aRaw, ctx.steps, 'step A');
+      const b = stepArg(bRaw, ctx.steps, 'step B');
+      const trace = resolveTrace(traceArg);
+      const oa = safeReplay(trace, a).obs;
+      const ob = safeReplay(trace, b).obs;
+      const an = a.manifest.step;
+      const bn = b.manifest.step;
+      const cmp = compare(oa, ob, { layer });
+      const ex = explainRange(ctx.steps, an, bn, cmp.differences);
+      const patch = createTwoFilesPatch(
+        `step-${pad2(an)}`, `step-${pad2(bn)}`,
+        observationLines(oa, layer).join('\n') + '\n', observationLines(ob, layer).join('\n') + '\n',
+        a.manifest.subject, b.manifest.subject, { context: 3 },
+      );
+      if (opts.json) {
+        ctx.out(toJson({ trace: trace.name, a: an, b: bn, layer, verdict: ex.verdict, intents: ex.intents, differences: ex.differences, approximate: cmp.approximate, patch }) + '\n');
+        return;
+      }
+      const style = stdoutStyle(false);
+      const lo = Math.min(an, bn);
+      const hi = Math.max(an, bn);
+      const out: string[] = [];
+      out.push(`diff ${trace.name}: step ${pad2(an)} -> step ${pad2(bn)} (${layerName(layer)}; explained by the intents of steps ${pad2(lo + 1)}..${pad2(hi)}${an > bn ? ', sides reversed' : ''})`);
+      if (cmp.differences.length === 0) {
+        out.push('the observations are the same');
+        ctx.out(out.join('\n') + '\n');
+        return;
+      }
+      out.push(patch.trimEnd());
+      out.push('');
+      out.push(`differences (${cmp.differences.length}):`);
+      for (const d of ex.differences) out.push('  ' + formatDifference(d, style));
+      out.push(ex.verdict === 'intended'
+        ? `verdict: intended (${ex.intents.join(', ')})`
+        : `verdict: unexpected (${ex.unexplained.length} not explained${ex.intents.length > 0 ? `; explained by ${ex.intents.join(', ')}` : ''})`);
+      ctx.out(out.join('\n') + '\n');
+    });
+
+  program
+    .command('bisect')
+    .description("every step at which a trace's observation changes, with the differences and the explaining intent")
+    .argument('<trace>', 'trace name or file')
+    .option('--layer <layer>', 'functional or diagnostic (default both)')
+    .option('--json', 'print one JSON array')
+    .option('--exit-code', 'exit 0 when step N behaves like step 0 on the trace, 1 when not, 125 when N is not a step')
+    .option('--step <n>', 'the step for --exit-code')
+    .option('--kernel <path>', 'with --exit-code: map the HEAD of this kernel git tree to a step (git bisect run)')
+    .action(async (traceArg: string, opts: { layer?: string; json?: boolean; exitCode?: boolean; step?: string; kernel?: string }) => {
+      const layer = parseLayer(opts.layer);
+      const trace = resolveTrace(traceArg);
+      if (opts.exitCode) {
+        if (opts.kernel !== undefined) {
+          const code = await kernelBisectExitCode({
+            kernelPath: opts.kernel,
+            steps: ctx.steps,
+            behavesLikeBase: (n) => behavesLikeBase(trace, ctx.steps, n, layer),
+          }).catch((e: unknown) => {
+            if (e instanceof Error && /is not registered/.test(e.message)) return 125 as const;
+            throw e;
+          });
+          ctx.out(code === 125 ? 'HEAD maps to no registered step: skip\n' : code === 0 ? `behaves like step 0 on ${trace.name}\n` : `differs from step 0 on ${trace.name}\n`);
+          ctx.setExit(code);
+          return;
+        }
+        if (opts.step === undefined) throw new InputError('--exit-code needs --step N (or --kernel PATH)');
+        const code = bisectExitCode(trace, ctx.steps, opts.step, layer);
+        ctx.out(code === 125 ? `${opts.step} is not a step: skip\n` : `step ${opts.step} ${code === 0 ? 'behaves like' : 'differs from'} step 0 on ${trace.name} (${layerName(layer)})\n`);
+        ctx.setExit(code);
+        return;
+      }
+      if (opts.step !== undefined || opts.kernel !== undefined) throw new InputError('--step and --kernel go with --exit-code');
+      const changes = bisectTrace(trace, ctx.steps, layer);
+      if (opts.json) {
+        ctx.out(toJson(changes) + '\n');
+        return;
+      }
+      const style = stdoutStyle(false);
+      const out: string[] = [];
+      if (changes.length === 0) out.push(`no step changes the observation of ${trace.name} (${layerName(layer)})`);
+      else out.push(`${trace.name} (${layerName(layer)}): ${changes.length} step${changes.length === 1 ? '' : 's'} change the observation`);
+      for (const c of changes) {
+        out.push('');
+        const why = c.verdict === 'intended' ? `intended (${c.intents.join(', ')})` : paint('unexpected', 'red', style) + (c.intents.length > 0 ? ` (partly explained by ${c.intents.join(', ')})` : '');
+        out.push(`step ${pad2(c.step)} (vs ${pad2(c.base)}) ${c.subject}`);
+        out.push(`  ${why}`);
+        for (const d of c.differences) out.push('    ' + formatDifference(d, style));
+      }
+      ctx.out(out.join('\n') + '\n');
+    });
+
+  program
+    .command('matrix')
+    .description('the transition table (old SPTE x new SPTE x lock x root) on every step')
+    .option('--json', 'print one JSON object')
+    .option('--changes', 'only the cells that change from one step to the next')
+    .action((opts: { json?: boolean; changes?: boolean }) => {
+      const m = buildMatrix(ctx.steps);
+      const style = stdoutStyle(false);
+      if (opts.changes) {
+        const changes = matrixChanges(m);
+        ctx.out(opts.json ? toJson({ steps: m.steps, changes }) + '\n' : formatChangesText(m, changes, style));
+        return;
+      }
+      ctx.out(opts.json ? toJson(m) + '\n' : formatMatrixText(m, style));
+    });
+}

@@ -68,5 +68,5 @@ describe('git bisect run with kernelBisectExitCode', () => {
     expect(codes).toContain('0');
     expect(codes).toContain('1');
     expect(codes.every((c) => c === '0' || c === '1' || c === '125')).toBe(true);
-  });
+  }, 120_000);
 });

@@ -13,7 +13,7 @@ let repo: KernelRepoFixture;
 beforeAll(async () => {
   steps = makeSteps();
   repo = await makeKernelRepo({ order: [1, 2, 3, 4, 6, 5, 7, 9, 10, 11, 12, 13, 14, 15], extras: [{ after: 2, subject: 'KVM: x86: Unrelated fixture cleanup' }] });
-});
+}, 60_000);
 
 async function run(args: string[]): Promise<string> {
   let text = '';

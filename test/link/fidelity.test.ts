@@ -31,7 +31,7 @@ let repo: KernelRepoFixture;
 beforeAll(async () => {
   steps = makeSteps();
   repo = await makeKernelRepo();
-});
+}, 60_000);
 
 describe('functionsChangedByCommit', () => {
   it('finds the functions each toy patch changes, and hook lines', async () => {

@@ -49,7 +49,7 @@ describe('readRange and linkSteps on real git trees', () => {
   beforeAll(async () => {
     steps = makeSteps();
     full = await makeKernelRepo();
-  });
+  }, 60_000);
 
   it('reads A..B oldest first with subjects and changed files', async () => {
     const commits = await readRange(full.dir, `${full.base}..HEAD`);
@@ -169,7 +169,7 @@ describe('headStep', () => {
   beforeAll(async () => {
     steps = makeSteps();
     r = await makeKernelRepo({ extras: [{ after: 7, subject: 'KVM: x86: Unrelated fixture cleanup' }] });
-  });
+  }, 60_000);
 
   it('maps HEAD that is a series commit, one that contains some, and one that contains none', async () => {
     expect(await headStep(r.dir, steps)).toEqual({
