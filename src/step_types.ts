@@ -27,6 +27,10 @@ export interface EventPattern {
   what?: string;
   /** Condition text of a diagnostic, when the intent is that specific. */
   cond?: string;
+  /** VM state of a 'vm' event ('bugged'). */
+  state?: string;
+  /** Request of a 'kick' event ('KVM_REQ_OUTSIDE_GUEST_MODE', 'KVM_REQ_VM_DEAD'). */
+  request?: string;
 }
 
 /** One behaviour change a patch means to make. */

@@ -7,6 +7,7 @@ import { resolveTrace } from '../../harness/trace.ts';
 import { formatObservationText, toJson } from '../../harness/report.ts';
 import { registerHarnessCommands } from './harness_commands.ts';
 import { registerLinkCommands } from './link_commands.ts';
+import { registerExploreCommand } from './explore_command.ts';
 
 export interface CliContext {
   steps: readonly StepModel[];
@@ -53,4 +54,5 @@ export function registerCommands(program: Command, ctx: CliContext): void {
 
   registerHarnessCommands(program, ctx);
   registerLinkCommands(program, { steps: ctx.steps, out: ctx.out });
+  registerExploreCommand(program, ctx);
 }

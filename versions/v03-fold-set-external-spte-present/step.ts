@@ -1,0 +1,36 @@
+import type { StepManifest } from '../../src/step_types.ts';
+
+export const manifest: StepManifest = {
+  step: 3,
+  slug: 'fold-set-external-spte-present',
+  subject: 'KVM: x86/mmu: Fold set_external_spte_present() into its sole caller',
+  author: 'Sean Christopherson <seanjc@google.com>',
+  commit: '78d23e299bba',
+  v2Subject: '[PATCH v2 03/15] KVM: x86/mmu: Fold set_external_spte_present() into its sole caller',
+  touches: ['set_external_spte_present', '__tdp_mmu_set_spte_atomic'],
+  // No functional change. The fold does move one diagnostic: the KVM_BUG_ON on a
+  // present old mirror SPTE now fires in __tdp_mmu_set_spte_atomic(), the function
+  // that holds the inlined body (diagnostic layer only).
+  intents: [
+    {
+      id: 'v03-old-present-bug-site',
+      summary: 'Diagnostic only: KVM_BUG_ON(old mirror SPTE present) moves with the folded body from set_external_spte_present() into __tdp_mmu_set_spte_atomic(); same VM bug, same SEAMCALLs, same result.',
+      differences: [
+        { side: 'removed', kind: 'bug', site: 'set_external_spte_present', cond: 'was_present' },
+        { side: 'added', kind: 'bug', site: '__tdp_mmu_set_spte_atomic', cond: 'is_shadow_present_pte(iter->old_spte)' },
+        // the same lock assertion moves with it (it fires only without mmu_lock)
+        { side: 'removed', kind: 'lockdep', site: 'set_external_spte_present', cond: 'lockdep_assert_held(mmu_lock)' },
+        { side: 'added', kind: 'lockdep', site: '__tdp_mmu_set_spte_atomic', cond: 'lockdep_assert_held(mmu_lock)' },
+      ],
+    },
+  ],
+  assumptions: [
+    {
+      id: 'v03-two-bug-ons-kept-apart',
+      point: 'After the fold, whether the "new not present" and "old present" KVM_BUG_ONs were merged into one early return (RFC v5 06 returned -EBUSY for both) or kept as before.',
+      choice: 'Kept apart, in this order: KVM_BUG_ON(!present(new)) → -EBUSY (with the atomic-zap comment), then KVM_BUG_ON(present(old)) without a return, then lockdep_assert_held(), freeze, set_external_spte(), restore or commit.',
+      reason: 'The log says "no functional change intended", which a merged early return would break: a present→present write would stop with -EBUSY before reaching TDX instead of going on to PAGE.AUG and failing there with -EIO.',
+      trace: 'atomic-present-to-present-mirror',
+    },
+  ],
+};
