@@ -1,0 +1,249 @@
+// arch/x86/kvm/vmx/tdx.c at this step of the series (see step.ts): the S-EPT side of the two hooks.
+import { ctx, type Gen } from '../../src/kernel/context.ts';
+import { WARN_ON_ONCE } from '../../src/kernel/diag.ts';
+import {
+  is_hkid_assigned, kvm_check_request, KVM_BUG_ON, kvm_make_all_cpus_request, kvm_vm_bugged, gfn_to_memslot,
+  KVM_REQ_OUTSIDE_GUEST_MODE, KVM_REQ_VM_DEAD, TD_STATE_RUNNABLE, type Kvm, type KvmVcpu,
+} from '../../src/kernel/kvm.ts';
+import { lockdep_assert_held, lockdep_assert_held_write } from '../../src/kernel/lock.ts';
+import { EBUSY, EIO, kvm_is_addr_direct, RET_PF_RETRY } from '../../src/kernel/mmu_internal.ts';
+import { spte_to_child_sp } from '../../src/kernel/mmu_page.ts';
+import { is_last_spte, is_shadow_present_pte, PG_LEVEL_4K, spte_to_pfn, VMX_EPT_RWX_MASK } from '../../src/kernel/spte.ts';
+import {
+  tdh_mem_page_add, tdh_mem_page_aug, tdh_mem_page_remove, tdh_mem_range_block, tdh_mem_sept_add, tdh_mem_track,
+  tdh_mng_key_freeid, tdh_mr_finalize, tdh_phymem_page_reclaim, tdh_phymem_page_wbinvd_hkid, tdh_vp_enter,
+  tdx_operand_busy, type TdxErr,
+} from '../../src/kernel/tdx_seamcall.ts';
+import { kvm_ops_update } from './x86_ops.ts';
+import { kvm_mmu_page_fault, kvm_tdp_mmu_map_private_pfn } from './mmu.ts';
+
+/**
+ * TDX_BUG_ON*(): a failed SEAMCALL warns once per call site and bugs the VM (when one
+ * is given and not already bugged); evaluates to "the SEAMCALL failed".
+ */
+function __TDX_BUG_ON(err: bigint, fn: string, kvm: Kvm | null, site: string): boolean {
+  if (err === 0n) return false;
+  const warn = !kvm || !kvm.vm_bugged;
+  const key = `tdx_bug:${site}:${fn}`;
+  const c = ctx();
+  const silent = !warn || c.onceFired.has(key);
+  if (warn) c.onceFired.add(key);
+  c.record({ kind: 'bug', site, cond: `TDX_BUG_ON(${fn})`, silent });
+  if (warn && kvm) kvm_vm_bugged(kvm);
+  return true;
+}
+
+const TDX_BUG_ON = __TDX_BUG_ON;
+const TDX_BUG_ON_2 = __TDX_BUG_ON;
+const TDX_BUG_ON_3 = __TDX_BUG_ON;
+
+/**
+ * Runs a SEAMCALL that vCPUs may contend for inside the module; on OPERAND_BUSY,
+ * keeps vCPUs out of the guest, kicks them, and retries once (which must succeed).
+ */
+function* tdh_do_no_vcpus(kvm: Kvm, site: string, tdh_func: () => Gen<TdxErr>): Gen<TdxErr> {
+  lockdep_assert_held_write(kvm.mmu_lock, site);
+  let err = yield* tdh_func();
+  if (tdx_operand_busy(err.err)) {
+    kvm.tdx.wait_for_sept_zap = true;
+    kvm_make_all_cpus_request(kvm, KVM_REQ_OUTSIDE_GUEST_MODE);
+    err = yield* tdh_func();
+    kvm.tdx.wait_for_sept_zap = false;
+  }
+  return err;
+}
+
+/** RECLAIM is only allowed while the TD is torn down: nothing can contend then. */
+function* __tdx_reclaim_page(page: number): Gen<number> {
+  const err = yield* tdh_phymem_page_reclaim(page);
+  if (TDX_BUG_ON_3(err.err, 'TDH_PHYMEM_PAGE_RECLAIM', null, '__tdx_reclaim_page')) return -EIO;
+  return 0;
+}
+
+function* tdx_reclaim_page(page: number): Gen<number> {
+  const r = yield* __tdx_reclaim_page(page);
+  if (!r) tdx_quirk_reset_paddr(page);
+  return r;
+}
+
+/** MOVDIR64B clearing, needed only on parts with the partial-write erratum (not modelled). */
+function tdx_quirk_reset_paddr(_pfn: number): void {}
+
+export function* tdx_mmu_release_hkid(kvm: Kvm): Gen {
+  if (!is_hkid_assigned(kvm)) return;
+  // TDH.VP.FLUSH on each vCPU takes them out of the guest first
+  for (const vcpu of kvm.vcpus) ctx().hw.vcpuExit(vcpu.vcpu_id);
+  const err = yield* tdh_mng_key_freeid();
+  if (!TDX_BUG_ON(err.err, 'TDH_MNG_KEY_FREEID', kvm, 'tdx_mmu_release_hkid')) kvm.tdx.hkid_assigned = false;
+}
+
+/** The guest-entry part of tdx_vcpu_run(): no entry while an S-EPT zap waits for vCPUs. */
+export function* tdx_vcpu_run(kvm: Kvm, vcpu: KvmVcpu): Gen<string> {
+  if (kvm.tdx.wait_for_sept_zap) return 'EXIT_FASTPATH_EXIT_HANDLED';
+  vcpu.requests.delete(KVM_REQ_OUTSIDE_GUEST_MODE);
+  const err = yield* tdh_vp_enter(vcpu.vcpu_id);
+  return err.err === 0n ? '0' : 'VP.ENTER failed';
+}
+
+function* tdx_mem_page_add(kvm: Kvm, gfn: number, _level: number, pfn: number): Gen<number> {
+  const site = 'tdx_mem_page_add';
+  lockdep_assert_held(kvm.slots_lock, site);
+
+  if (KVM_BUG_ON(kvm.arch.pre_fault_allowed, kvm, site, 'kvm->arch.pre_fault_allowed') ||
+      KVM_BUG_ON(kvm.tdx.page_add_src === null, kvm, site, '!kvm_tdx->page_add_src')) return -EIO;
+
+  const err = yield* tdh_mem_page_add(gfn * 4096, pfn, kvm.tdx.page_add_src);
+  if (tdx_operand_busy(err.err)) return -EBUSY;
+  if (TDX_BUG_ON_2(err.err, 'TDH_MEM_PAGE_ADD', kvm, site)) return -EIO;
+  return 0;
+}
+
+function* tdx_mem_page_aug(kvm: Kvm, gfn: number, level: number, pfn: number): Gen<number> {
+  const err = yield* tdh_mem_page_aug(gfn * 4096, level, pfn);
+  if (tdx_operand_busy(err.err)) return -EBUSY;
+  if (TDX_BUG_ON_2(err.err, 'TDH_MEM_PAGE_AUG', kvm, 'tdx_mem_page_aug')) return -EIO;
+  return 0;
+}
+
+/** The S-EPT page of the child table a new non-leaf SPTE points at, or null (VM bugged) if it is not the right one. */
+function tdx_spte_to_sept_pt(kvm: Kvm, gfn: number, new_spte: bigint, level: number): number | null {
+  const site = 'tdx_spte_to_sept_pt';
+  const sp = spte_to_child_sp(new_spte);
+
+  if (KVM_BUG_ON(sp.external_spt === null, kvm, site, '!sp->external_spt') ||
+      KVM_BUG_ON(sp.role.level + 1 !== level, kvm, site, 'sp->role.level + 1 != level') ||
+      KVM_BUG_ON(sp.gfn !== gfn, kvm, site, 'sp->gfn != gfn')) return null;
+
+  return sp.external_spt;
+}
+
+function* tdx_sept_map_nonleaf_spte(kvm: Kvm, gfn: number, level: number, new_spte: bigint): Gen<number> {
+  const sept_pt = tdx_spte_to_sept_pt(kvm, gfn, new_spte, level);
+  if (sept_pt === null) return -EIO;
+
+  const err = yield* tdh_mem_sept_add(gfn * 4096, level, sept_pt);
+  if (tdx_operand_busy(err.err)) return -EBUSY;
+  if (TDX_BUG_ON_2(err.err, 'TDH_MEM_SEPT_ADD', kvm, 'tdx_sept_map_nonleaf_spte')) return -EIO;
+  return 0;
+}
+
+function* tdx_sept_map_leaf_spte(kvm: Kvm, gfn: number, level: number, new_spte: bigint): Gen<number> {
+  const site = 'tdx_sept_map_leaf_spte';
+  const pfn = spte_to_pfn(new_spte);
+
+  if (KVM_BUG_ON(level !== PG_LEVEL_4K, kvm, site, 'level != PG_LEVEL_4K')) return -EIO;
+
+  WARN_ON_ONCE((new_spte & VMX_EPT_RWX_MASK) !== VMX_EPT_RWX_MASK, site, '(new_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK');
+
+  // pairs with the ordering in tdx_td_finalize(): RUNNABLE is seen before pre_fault_allowed
+  if (kvm.tdx.state !== TD_STATE_RUNNABLE) return yield* tdx_mem_page_add(kvm, gfn, level, pfn);
+
+  return yield* tdx_mem_page_aug(kvm, gfn, level, pfn);
+}
+
+function* tdx_track(kvm: Kvm): Gen {
+  if (kvm.tdx.state !== TD_STATE_RUNNABLE) return;
+
+  lockdep_assert_held_write(kvm.mmu_lock, 'tdx_track');
+
+  const err = yield* tdh_do_no_vcpus(kvm, 'tdx_track', () => tdh_mem_track());
+  TDX_BUG_ON(err.err, 'TDH_MEM_TRACK', kvm, 'tdx_track');
+
+  // every vCPU must leave the old TLB epoch before the page can be removed
+  kvm_make_all_cpus_request(kvm, KVM_REQ_OUTSIDE_GUEST_MODE);
+}
+
+function* tdx_sept_remove_private_spte(kvm: Kvm, gfn: number, level: number, old_spte: bigint): Gen<number> {
+  const site = 'tdx_sept_remove_private_spte';
+  const pfn = spte_to_pfn(old_spte);
+  const gpa = gfn * 4096;
+
+  lockdep_assert_held_write(kvm.mmu_lock, site);
+
+  if (KVM_BUG_ON(!is_hkid_assigned(kvm), kvm, site, '!is_hkid_assigned(to_kvm_tdx(kvm))')) return -EIO;
+  if (KVM_BUG_ON(level !== PG_LEVEL_4K, kvm, site, 'level != PG_LEVEL_4K')) return -EIO;
+
+  let err = yield* tdh_do_no_vcpus(kvm, site, () => tdh_mem_range_block(gpa, level));
+  if (TDX_BUG_ON_2(err.err, 'TDH_MEM_RANGE_BLOCK', kvm, site)) return -EIO;
+
+  yield* tdx_track(kvm);
+
+  err = yield* tdh_do_no_vcpus(kvm, site, () => tdh_mem_page_remove(gpa, level));
+  if (TDX_BUG_ON_2(err.err, 'TDH_MEM_PAGE_REMOVE', kvm, site)) return -EIO;
+
+  err = yield* tdh_phymem_page_wbinvd_hkid(pfn);
+  if (TDX_BUG_ON(err.err, 'TDH_PHYMEM_PAGE_WBINVD', kvm, site)) return -EIO;
+
+  tdx_quirk_reset_paddr(pfn);
+  return 0;
+}
+
+/*
+ * What reaches this hook, and under which mmu_lock:
+ *  (1) non-present → present leaf, shared lock;
+ *  (2) non-present → present non-leaf, shared lock;
+ *  (3) present leaf → non-present, exclusive lock.
+ * (1) and (2) contending under the exclusive lock could not be retried: that
+ * would surface as the KVM_BUG_ON() in handle_changed_spte(). Page tables go away
+ * through free_external_spt(). Promotion and demotion are not supported.
+ */
+function* tdx_sept_set_private_spte(kvm: Kvm, gfn: number, old_spte: bigint, new_spte: bigint, level: number): Gen<number> {
+  lockdep_assert_held(kvm.mmu_lock, 'tdx_sept_set_private_spte');
+
+  if (is_shadow_present_pte(old_spte)) return yield* tdx_sept_remove_private_spte(kvm, gfn, level, old_spte);
+
+  if (KVM_BUG_ON(!is_shadow_present_pte(new_spte), kvm, 'tdx_sept_set_private_spte', '!is_shadow_present_pte(new_spte)')) return -EIO;
+
+  if (!is_last_spte(new_spte, level)) return yield* tdx_sept_map_nonleaf_spte(kvm, gfn, level, new_spte);
+
+  return yield* tdx_sept_map_leaf_spte(kvm, gfn, level, new_spte);
+}
+
+function* tdx_sept_free_private_spt(kvm: Kvm, _gfn: number, _level: number, private_spt: number | null): Gen<number> {
+  // mirror page tables are only torn down after the HKID is released
+  if (KVM_BUG_ON(is_hkid_assigned(kvm), kvm, 'tdx_sept_free_private_spt', 'is_hkid_assigned(kvm_tdx)')) return -EIO;
+  return yield* tdx_reclaim_page(private_spt as number);
+}
+
+/** An EPT violation exit: private GPAs retry locally while KVM says RET_PF_RETRY. */
+export function* tdx_handle_ept_violation(kvm: Kvm, vcpu: KvmVcpu, gpa: number): Gen<number> {
+  const local_retry = !kvm_is_addr_direct(kvm, gpa);
+  let ret: number;
+  for (;;) {
+    ret = yield* kvm_mmu_page_fault(kvm, vcpu, gpa);
+    if (ret !== RET_PF_RETRY || !local_retry) break;
+    if (kvm_check_request(KVM_REQ_VM_DEAD, vcpu)) {
+      ret = -EIO;
+      break;
+    }
+    // a memslot being deleted never faults in: let the deletion finish
+    const slot = gfn_to_memslot(kvm, Math.floor(gpa / 4096));
+    if (slot && slot.invalid) break;
+    yield 'cond_resched';
+  }
+  return ret;
+}
+
+/** kvm_gmem_populate()'s callback: PAGE.ADD of one page before the TD is finalized. */
+export function* tdx_gmem_post_populate(kvm: Kvm, vcpu: KvmVcpu, gfn: number, pfn: number, src_page: number): Gen<number> {
+  kvm.tdx.page_add_src = src_page;
+  const ret = yield* kvm_tdp_mmu_map_private_pfn(kvm, vcpu, gfn, pfn);
+  kvm.tdx.page_add_src = null;
+  return ret;
+}
+
+export function* tdx_td_finalize(kvm: Kvm): Gen<number> {
+  const err = yield* tdh_mr_finalize();
+  if (tdx_operand_busy(err.err)) return -EBUSY;
+  if (TDX_BUG_ON(err.err, 'TDH_MR_FINALIZE', kvm, 'tdx_td_finalize')) return -EIO;
+  kvm.tdx.state = TD_STATE_RUNNABLE;
+  kvm.arch.pre_fault_allowed = true;
+  return 0;
+}
+
+export function tdx_hardware_setup(kvm: Kvm): void {
+  kvm_ops_update(kvm, {
+    set_external_spte: tdx_sept_set_private_spte,
+    free_external_spt: tdx_sept_free_private_spt,
+  });
+}
