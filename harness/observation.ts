@@ -37,11 +37,12 @@ export interface Observation {
 
 /**
  * Renames page frames in order of first appearance (P1, P2, …), so that a step that
- * allocates in another order shows no false difference.
+ * allocates in another order shows no false difference. Events first, then the final
+ * state; both are rewritten in place (they are fresh objects of one replay).
  */
-export function canonicalizePages(events: ObsEvent[], final: unknown): { events: ObsEvent[]; final: unknown } {
-  const names = new Map<number, string>();
-  const nameOf = (pfn: number): string => {
+export function canonicalizePages(events: ObsEvent[], final: FinalState): void {
+  const names = new Map<unknown, string>();
+  const nameOf = (pfn: unknown): string => {
     let n = names.get(pfn);
     if (!n) {
       n = `P${names.size + 1}`;
@@ -49,19 +50,16 @@ export function canonicalizePages(events: ObsEvent[], final: unknown): { events:
     }
     return n;
   };
-  const PAGE_FIELDS = new Set(['page', 'src']);
-  const walk = (v: unknown, key: string | null): unknown => {
-    if (typeof v === 'number' && key !== null && PAGE_FIELDS.has(key)) return nameOf(v);
-    if (Array.isArray(v)) return v.map((x) => walk(x, key === 'pages' || key === 'septPages' || key === 'heldByModule' ? 'page' : null));
-    if (v && typeof v === 'object') {
-      const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) out[k] = walk(x, k);
-      return out;
-    }
-    return v;
-  };
-  const ev = events.map((e) => walk(e, null) as ObsEvent);
-  return { events: ev, final: walk(final, null) };
+  for (const e of events) {
+    if (e.page !== undefined) e.page = nameOf(e.page);
+    if (e.src !== undefined) e.src = nameOf(e.src);
+  }
+  for (const m of final.mirror) if (m.page !== undefined) m.page = nameOf(m.page);
+  for (const m of final.direct) if (m.page !== undefined) m.page = nameOf(m.page);
+  for (const s of final.sept) s.page = nameOf(s.page);
+  final.septPages = final.septPages.map(nameOf);
+  for (const l of final.pages.leaked) l.page = nameOf(l.page);
+  final.pages.heldByModule = final.pages.heldByModule.map(nameOf);
 }
 
 /** A stable one-line key for an event: what the array diff compares. */

@@ -9,7 +9,7 @@ import { TdxModule } from '../src/hw/tdx_module.ts';
 import type { TraceOp } from '../src/trace_types.ts';
 import type { StepModel } from '../versions/index.ts';
 import { checkInvariants, finalState } from './state.ts';
-import { canonicalizePages, type FinalState, type Observation } from './observation.ts';
+import { canonicalizePages, type Observation } from './observation.ts';
 import type { Trace } from './trace.ts';
 
 export interface ReplayOptions {
@@ -86,9 +86,9 @@ export function replay(trace: Trace, step: StepModel, opts: ReplayOptions = {}):
     }
 
     const final = finalState(kvm, end.end, destroyed);
-    const raw = c.events ?? [];
-    const canon = canonicalizePages(raw, final);
-    return { step: step.manifest.step, trace: trace.name, events: canon.events, final: canon.final as FinalState };
+    const events = c.events ?? [];
+    canonicalizePages(events, final);
+    return { step: step.manifest.step, trace: trace.name, events, final };
   } catch (e) {
     if (e instanceof HostCrash) throw new Error(`unexpected crash outside the scheduler: ${e.message}`);
     throw e;
