@@ -7,12 +7,10 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { STEPS, type StepModel } from '../../versions/index.ts';
-import { compare, type Difference } from '../../harness/compare.ts';
+import { STEPS } from '../../versions/index.ts';
+import { byName, corpus, diffs, lines, obs, step } from './neighbours.ts';
 import { explainDifferences } from '../../harness/intents.ts';
 import type { Observation } from '../../harness/observation.ts';
-import { replay } from '../../harness/replay.ts';
-import { loadCorpus, type Trace } from '../../harness/trace.ts';
 import type { ObsEvent } from '../../src/kernel/context.ts';
 
 const VERSIONS = join(dirname(fileURLToPath(import.meta.url)), '../../versions');
@@ -28,36 +26,6 @@ const FOLDERS: Record<number, string> = {
 /** True when step n's folder is in versions/ (and so in the registry). */
 const registered = (n: number): boolean => existsSync(join(VERSIONS, FOLDERS[n]!)) && STEPS.length > n;
 
-const corpus = loadCorpus();
-const byName = new Map(corpus.map((t) => [t.name, t]));
-
-function step(n: number): StepModel {
-  const s = STEPS[n];
-  if (!s) throw new Error(`step ${n} is not registered`);
-  return s;
-}
-
-const cache = new Map<string, Observation>();
-function obs(trace: Trace | string, n: number): Observation {
-  const t = typeof trace === 'string' ? byName.get(trace) : trace;
-  if (!t) throw new Error(`no corpus trace ${String(trace)}`);
-  const key = `${t.name}@${n}`;
-  let o = cache.get(key);
-  if (!o) cache.set(key, (o = replay(t, step(n))));
-  return o;
-}
-
-function diffs(trace: Trace | string, n: number, layer: 'functional' | 'diagnostic' | 'both' = 'both'): Difference[] {
-  return compare(obs(trace, n - 1), obs(trace, n), { layer }).differences;
-}
-
-/** The differences as "± {fields}" lines without the thread, for readable failures. */
-function lines(ds: Difference[]): string[] {
-  return ds.map((d) => {
-    const { thread: _t, ...ev } = d.event as ObsEvent;
-    return `${d.side === 'removed' ? '-' : '+'} ${JSON.stringify(ev)}`;
-  });
-}
 
 /** Events of the trace's own threads (set-up left out), of one kind or of any kind. */
 function events(o: Observation, kind?: string): ObsEvent[] {
