@@ -1,5 +1,6 @@
 // Rendering observations and verdicts: JSON, plain text for an 80-column mail reply.
 import type { Observation } from './observation.ts';
+import type { CheckReport } from './check.ts';
 
 export function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? '0x' + x.toString(16) : x));
@@ -21,4 +22,173 @@ export function formatObservationText(obs: Observation): string {
   lines.push(`    sept:   ${f.sept.map((s) => `${s.gpa}/L${s.level}:${s.state}:${s.page}`).join(' ') || '(empty)'}`);
   lines.push(`    septPages: ${f.septPages.join(' ') || '(none)'}  leaked: ${f.pages.leaked.map((l) => `${l.page}(${l.what})`).join(' ') || '(none)'}`);
   return lines.join('\n') + '\n';
+}
+
+// ---- reports of the differential harness (check / diff / bisect / matrix) ----
+
+/** Terminal styling: ANSI colours only when asked for (a TTY without NO_COLOR). */
+export interface Style {
+  color: boolean;
+}
+
+const ANSI: Record<string, string> = { red: '31', green: '32', yellow: '33', cyan: '36', dim: '2', bold: '1' };
+
+export function paint(s: string, color: keyof typeof ANSI | string, style: Style): string {
+  const code = ANSI[color];
+  return style.color && code ? `\x1b[${code}m${s}\x1b[0m` : s;
+}
+
+/** Whether output to `stream` should be coloured: a TTY, and NO_COLOR unset or empty. */
+export function wantColor(stream: { isTTY?: boolean } | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
+  return Boolean(stream?.isTTY) && !(env.NO_COLOR !== undefined && env.NO_COLOR !== '');
+}
+
+/** Visible length of a string (ANSI colour codes do not count). */
+export function visibleLength(s: string): number {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\x1b\[[0-9;]*m/g, '').length;
+}
+
+/**
+ * Breaks one line into lines of at most `width` characters: at spaces where possible,
+ * hard within over-long words; continuation lines start with `indent`.
+ */
+export function wrapLine(line: string, width = 80, indent = '      '): string[] {
+  if (line.length <= width) return [line];
+  const out: string[] = [];
+  let rest = line;
+  let prefix = '';
+  while (prefix.length + rest.length > width) {
+    const room = width - prefix.length;
+    let cut = rest.lastIndexOf(' ', room);
+    // no space, or only one that would leave most of the line empty: cut the word
+    if (cut <= 0 || cut < room / 2 || rest.slice(0, cut).trim() === '') cut = room;
+    out.push(prefix + rest.slice(0, cut).trimEnd());
+    rest = rest.slice(cut).trimStart();
+    prefix = indent;
+  }
+  if (rest.length > 0) out.push(prefix + rest);
+  return out;
+}
+
+/** Wraps every line of a text block to `width`. */
+export function wrapText(text: string, width = 80, indent = '      '): string {
+  const lines = text.split('\n');
+  return lines.flatMap((l) => wrapLine(l, width, indent)).join('\n');
+}
+
+/** One event, or final-state entry, on one line without padding: "vcpu0 seamcall name=… status=…". */
+export function formatEventCompact(e: Record<string, unknown>): string {
+  if (e.kind === 'final') {
+    const v = e.value;
+    return `final ${String(e.what)} ${typeof v === 'object' && v !== null ? toJson(v) : String(v)}`;
+  }
+  return formatEvent(e).replace(/ {2,}/g, ' ').trim();
+}
+
+/** A difference as one line: "- functional  vcpu0 result name=fault value=-EIO". */
+export function formatDifference(d: { layer: string; side: string; event: Record<string, unknown>; intents?: readonly string[] }, style: Style = { color: false }): string {
+  const sign = d.side === 'removed' ? '-' : '+';
+  const why = d.intents === undefined ? '' : d.intents.length > 0 ? `  [${d.intents.join(', ')}]` : '  [unexpected]';
+  const line = `${sign} ${d.layer === 'functional' ? 'fn  ' : 'diag'} ${formatEventCompact(d.event)}${why}`;
+  if (!style.color) return line;
+  return paint(line, d.side === 'removed' ? 'red' : 'green', style);
+}
+
+const pad2 = (n: number): string => String(n).padStart(2, '0');
+
+export interface VerdictCell {
+  trace: string;
+  step: number;
+  verdict: 'same' | 'intended' | 'unexpected';
+}
+
+const MARK: Record<VerdictCell['verdict'], string> = { same: '.', intended: 'i', unexpected: 'X' };
+
+function markOf(v: VerdictCell['verdict'], style: Style): string {
+  const m = MARK[v];
+  if (v === 'same') return paint(m, 'dim', style);
+  if (v === 'intended') return paint(m, 'cyan', style);
+  return paint(m, 'red', style);
+}
+
+/**
+ * The verdict matrix: rows traces, columns steps, two characters per column (step
+ * numbers written downwards in two header rows), split into blocks when the steps do
+ * not fit `width`. Trace names longer than the name column (at most 40 characters)
+ * are cut with "~".
+ */
+export function formatVerdictMatrix(traces: readonly string[], steps: readonly number[], cells: readonly VerdictCell[], style: Style = { color: false }, width = 80): string {
+  const byKey = new Map(cells.map((c) => [`${c.trace}\u0000${c.step}`, c.verdict]));
+  const longest = Math.max(5, ...traces.map((t) => t.length));
+  const perBlockMax = Math.max(1, Math.floor((width - 21) / 2));
+  const lines: string[] = [];
+  for (let b = 0; b < steps.length; b += perBlockMax) {
+    const block = steps.slice(b, b + perBlockMax);
+    const nameW = Math.min(longest, 40, width - 1 - 2 * block.length);
+    const head = (digit: (s: string) => string): string => ' '.repeat(nameW) + ' ' + block.map((s) => digit(pad2(s)).padEnd(2)).join('').trimEnd();
+    lines.push(head((s) => s.slice(0, s.length - 1)));
+    lines.push(head((s) => s.slice(-1)));
+    for (const t of traces) {
+      const name = t.length > nameW ? t.slice(0, nameW - 1) + '~' : t.padEnd(nameW);
+      const row = block.map((s) => {
+        const v = byKey.get(`${t}\u0000${s}`);
+        return (v ? markOf(v, style) : ' ') + ' ';
+      }).join('');
+      lines.push(`${name} ${row}`.trimEnd());
+    }
+    if (b + perBlockMax < steps.length) lines.push('');
+  }
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * The check report as text: the verdict matrix, the unexpected differences, the
+ * intended ones with their intents, intent coverage and a summary. Every line fits
+ * `width` columns.
+ */
+export function formatCheckText(r: CheckReport, style: Style = { color: false }, width = 80): string {
+  const out: string[] = [];
+  const span = r.steps.length === 1 ? `step ${pad2(r.from)}` : `steps ${pad2(r.from)}..${pad2(r.to)}`;
+  out.push(`check: ${r.traces.length} trace${r.traces.length === 1 ? '' : 's'} x ${span}, each step against the step before it`);
+  out.push('');
+  out.push(formatVerdictMatrix(r.traces, r.steps.map((s) => s.step), r.results, style, width).trimEnd());
+  out.push(`legend: ${markOf('same', style)} same  ${markOf('intended', style)} intended  ${markOf('unexpected', style)} unexpected`);
+
+  const bad = r.results.filter((x) => x.verdict === 'unexpected');
+  if (bad.length > 0) {
+    out.push('');
+    out.push(paint('Unexpected:', 'bold', style));
+    for (const x of bad) {
+      const unexplained = x.differences.filter((d) => d.intents.length === 0);
+      const what = x.error !== undefined ? `the replay failed: ${x.error}` : `${unexplained.length} of ${x.differences.length} difference${x.differences.length === 1 ? '' : 's'} not explained`;
+      out.push(`${markOf('unexpected', style)} ${x.trace}, step ${pad2(x.step)} vs ${pad2(x.base)}: ${what}`);
+      for (const d of x.differences) out.push('    ' + formatDifference(d, style));
+    }
+  }
+
+  const good = r.results.filter((x) => x.verdict === 'intended');
+  if (good.length > 0) {
+    out.push('');
+    out.push(paint('Intended:', 'bold', style));
+    for (const x of good) out.push(`${markOf('intended', style)} ${x.trace}, step ${pad2(x.step)}: ${x.intents.join(', ')}`);
+  }
+
+  out.push('');
+  const witnessed = r.coverage.length - r.gaps.length;
+  out.push(paint('Intent coverage:', 'bold', style) + ` ${witnessed} of ${r.coverage.length} intent${r.coverage.length === 1 ? '' : 's'} in range witnessed`);
+  for (const c of r.coverage) {
+    const who = c.witnesses.length > 0 ? `${c.witnesses.length} trace${c.witnesses.length === 1 ? '' : 's'} (${c.witnesses.join(', ')})` : paint('GAP: no trace witnesses it', 'red', style);
+    out.push(`  ${pad2(c.step)} ${c.intent}: ${who}`);
+  }
+
+  out.push('');
+  const verdict = r.exitCode === 0 ? paint('OK', 'green', style) : paint('FAIL', 'red', style);
+  out.push(`${r.counts.same} same, ${r.counts.intended} intended, ${r.counts.unexpected} unexpected; ${r.gaps.length} coverage gap${r.gaps.length === 1 ? '' : 's'}: ${verdict}`);
+  return out.flatMap((l) => l.split('\n')).flatMap((l) => (visibleLength(l) > width ? wrapLine(stripAnsi(l), width) : [l])).join('\n') + '\n';
+}
+
+export function stripAnsi(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\x1b\[[0-9;]*m/g, '');
 }

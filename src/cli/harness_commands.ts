@@ -62,6 +62,18 @@ function progress(label: string): { tick: (done: number, total: number) => void;
   };
 }
 
+/**
+ * Waits until everything written to stdout so far is handed to the OS. main() ends
+ * with process.exit(), which drops what a pipe has not taken yet: without this,
+ * `check --json | jq` would read the first 64 KiB only.
+ */
+export function flushStdout(): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.stdout.writableLength === 0) resolve();
+    else process.stdout.write('', () => resolve());
+  });
+}
+
 /** Observation rendered one event per line (then the final state, one entry per line). */
 export function observationLines(obs: Observation, layer: LayerChoice = 'both'): string[] {
   const lines: string[] = [];
@@ -80,9 +92,11 @@ interface CheckOpts {
 }
 
 /**
- * Workers pay a tsx start-up each (about a second on this machine, see bench/check.ts),
- * more than the whole in-process check of the built-in corpus takes: in-process is the
- * default, `--jobs N` (N > 1) uses a pool of N worker threads.
+ * In-process by default. `--jobs N` (N > 1) has N - 1 worker threads replay part of the
+ * steps beside the main thread (harness/pool.ts); measured with bench/check.ts on the
+ * 2-core machine (23 traces x 16 steps) it is slower end to end (3.6 s against 3.3 s):
+ * each worker pays tsx's start-up and warms up its share of the step models cold,
+ * which costs more than the replays it takes over.
  */
 async function doCheck(ctx: CliContext, traceArgs: string[], opts: CheckOpts): Promise<void> {
   const traces: Trace[] = traceArgs.length > 0 ? traceArgs.map(resolveTrace) : loadCorpus();
@@ -101,7 +115,7 @@ async function doCheck(ctx: CliContext, traceArgs: string[], opts: CheckOpts): P
     // workers load the real registry themselves: a modified one (tests) stays in-process
     const usePool = jobs > 1 && ctx.steps === STEPS;
     report = usePool
-      ? await runCheckPool({ traces, from: opts.from, to: opts.to, threads: jobs, onProgress: bar.tick })
+      ? await runCheckPool({ traces, steps: ctx.steps, from: opts.from, to: opts.to, workers: jobs - 1, onProgress: bar.tick })
       : runCheck({ traces, steps: ctx.steps, from: opts.from, to: opts.to, onProgress: bar.tick });
   } finally {
     bar.end();
@@ -118,6 +132,114 @@ async function doCheck(ctx: CliContext, traceArgs: string[], opts: CheckOpts): P
   ctx.setExit(report.exitCode);
 }
 
+interface DiffOpts {
+  layer?: string;
+  json?: boolean;
+}
+
+function diffCommand(ctx: CliContext, traceArg: string, aRaw: string, bRaw: string, opts: DiffOpts): void {
+  const layer = parseLayer(opts.layer);
+  const a = stepArg(aRaw, ctx.steps, 'step A');
+  const b = stepArg(bRaw, ctx.steps, 'step B');
+  const trace = resolveTrace(traceArg);
+  const oa = safeReplay(trace, a).obs;
+  const ob = safeReplay(trace, b).obs;
+  const an = a.manifest.step;
+  const bn = b.manifest.step;
+  const cmp = compare(oa, ob, { layer });
+  const ex = explainRange(ctx.steps, an, bn, cmp.differences);
+  const patch = createTwoFilesPatch(
+    `step-${pad2(an)}`, `step-${pad2(bn)}`,
+    observationLines(oa, layer).join('\n') + '\n', observationLines(ob, layer).join('\n') + '\n',
+    a.manifest.subject, b.manifest.subject, { context: 3 },
+  );
+  if (opts.json) {
+    ctx.out(toJson({ trace: trace.name, a: an, b: bn, layer, verdict: ex.verdict, intents: ex.intents, differences: ex.differences, approximate: cmp.approximate, patch }) + '\n');
+    return;
+  }
+  const style = stdoutStyle(false);
+  const lo = Math.min(an, bn);
+  const hi = Math.max(an, bn);
+  const out: string[] = [];
+  const span = lo === hi ? 'no step' : lo + 1 === hi ? `step ${pad2(hi)}` : `steps ${pad2(lo + 1)}..${pad2(hi)}`;
+  out.push(`diff ${trace.name}: step ${pad2(an)} -> step ${pad2(bn)} (${layerName(layer)}; explained by the intents of ${span}${an > bn ? ', sides reversed' : ''})`);
+  if (cmp.differences.length === 0) {
+    out.push('the observations are the same');
+    ctx.out(out.join('\n') + '\n');
+    return;
+  }
+  out.push(patch.trimEnd());
+  out.push('');
+  out.push(`differences (${cmp.differences.length}):`);
+  for (const d of ex.differences) out.push('  ' + formatDifference(d, style));
+  out.push(ex.verdict === 'intended'
+    ? `verdict: intended (${ex.intents.join(', ')})`
+    : `verdict: unexpected (${ex.unexplained.length} not explained${ex.intents.length > 0 ? `; explained by ${ex.intents.join(', ')}` : ''})`);
+  ctx.out(out.join('\n') + '\n');
+}
+
+interface BisectOpts {
+  layer?: string;
+  json?: boolean;
+  exitCode?: boolean;
+  step?: string;
+  kernel?: string;
+}
+
+async function bisectCommand(ctx: CliContext, traceArg: string, opts: BisectOpts): Promise<void> {
+  const layer = parseLayer(opts.layer);
+  const trace = resolveTrace(traceArg);
+  if (opts.exitCode) {
+    if (opts.kernel !== undefined) {
+      const code = await kernelBisectExitCode({
+        kernelPath: opts.kernel,
+        steps: ctx.steps,
+        behavesLikeBase: (n) => behavesLikeBase(trace, ctx.steps, n, layer),
+      }).catch((e: unknown) => {
+        if (e instanceof Error && /is not registered/.test(e.message)) return 125 as const;
+        throw e;
+      });
+      ctx.out(code === 125 ? 'HEAD maps to no registered step: skip\n' : code === 0 ? `behaves like step 0 on ${trace.name}\n` : `differs from step 0 on ${trace.name}\n`);
+      ctx.setExit(code);
+      return;
+    }
+    if (opts.step === undefined) throw new InputError('--exit-code needs --step N (or --kernel PATH)');
+    const code = bisectExitCode(trace, ctx.steps, opts.step, layer);
+    ctx.out(code === 125 ? `${opts.step} is not a step: skip\n` : `step ${opts.step} ${code === 0 ? 'behaves like' : 'differs from'} step 0 on ${trace.name} (${layerName(layer)})\n`);
+    ctx.setExit(code);
+    return;
+  }
+  if (opts.step !== undefined || opts.kernel !== undefined) throw new InputError('--step and --kernel go with --exit-code');
+  const changes = bisectTrace(trace, ctx.steps, layer);
+  if (opts.json) {
+    ctx.out(toJson(changes) + '\n');
+    return;
+  }
+  const style = stdoutStyle(false);
+  const out: string[] = [];
+  if (changes.length === 0) out.push(`no step changes the observation of ${trace.name} (${layerName(layer)})`);
+  else out.push(`${trace.name} (${layerName(layer)}): ${changes.length} step${changes.length === 1 ? ' changes' : 's change'} the observation`);
+  for (const c of changes) {
+    out.push('');
+    const why = c.verdict === 'intended' ? `intended (${c.intents.join(', ')})` : paint('unexpected', 'red', style) + (c.intents.length > 0 ? ` (partly explained by ${c.intents.join(', ')})` : '');
+    out.push(`step ${pad2(c.step)} (vs ${pad2(c.base)}) ${c.subject}`);
+    out.push(`  ${why}`);
+    for (const d of c.differences) out.push('    ' + formatDifference(d, style));
+  }
+  ctx.out(out.join('\n') + '\n');
+}
+
+function matrixCommand(ctx: CliContext, opts: { json?: boolean; changes?: boolean }): void {
+  const m = buildMatrix(ctx.steps);
+  const style = stdoutStyle(false);
+  if (opts.changes) {
+    const changes = matrixChanges(m);
+    ctx.out(opts.json ? toJson({ steps: m.steps, changes }) + '\n' : formatChangesText(m, changes, style));
+    return;
+  }
+  ctx.out(opts.json ? toJson(m) + '\n' : formatMatrixText(m, style));
+}
+
 export function registerHarnessCommands(program: Command, ctx: CliContext): void {
   program
     .command('check')
@@ -128,8 +250,11 @@ export function registerHarnessCommands(program: Command, ctx: CliContext): void
     .option('--json', 'print one JSON object: steps, results, coverage')
     .option('--junit <file>', 'also write JUnit XML to FILE (one testcase per trace x step)')
     .option('--text', 'plain text without colour, at most 80 columns')
-    .option('--jobs <n>', 'worker threads (default 1: in-process)')
-    .action(async (traceArgs: string[], opts: CheckOpts) => doCheck(ctx, traceArgs, opts));
+    .option('--jobs <n>', 'threads in all, main included (default 1: in-process, the fastest here)')
+    .action(async (traceArgs: string[], opts: CheckOpts) => {
+      await doCheck(ctx, traceArgs, opts);
+      await flushStdout();
+    });
 
   program
     .command('diff')
@@ -139,44 +264,9 @@ export function registerHarnessCommands(program: Command, ctx: CliContext): void
     .argument('<b>', 'step B')
     .option('--layer <layer>', 'functional or diagnostic (default both)')
     .option('--json', 'print one JSON object')
-    .action((traceArg: string, aRaw: string, bRaw: string, opts: { layer?: string; json?: boolean }) => {
-      const layer = parseLayer(opts.layer);
-      const a = stepArg(aRaw, ctx.steps, 'step A');
-      const b = stepArg(bRaw, ctx.steps, 'step B');
-      const trace = resolveTrace(traceArg);
-      const oa = safeReplay(trace, a).obs;
-      const ob = safeReplay(trace, b).obs;
-      const an = a.manifest.step;
-      const bn = b.manifest.step;
-      const cmp = compare(oa, ob, { layer });
-      const ex = explainRange(ctx.steps, an, bn, cmp.differences);
-      const patch = createTwoFilesPatch(
-        `step-${pad2(an)}`, `step-${pad2(bn)}`,
-        observationLines(oa, layer).join('\n') + '\n', observationLines(ob, layer).join('\n') + '\n',
-        a.manifest.subject, b.manifest.subject, { context: 3 },
-      );
-      if (opts.json) {
-        ctx.out(toJson({ trace: trace.name, a: an, b: bn, layer, verdict: ex.verdict, intents: ex.intents, differences: ex.differences, approximate: cmp.approximate, patch }) + '\n');
-        return;
-      }
-      const style = stdoutStyle(false);
-      const lo = Math.min(an, bn);
-      const hi = Math.max(an, bn);
-      const out: string[] = [];
-      out.push(`diff ${trace.name}: step ${pad2(an)} -> step ${pad2(bn)} (${layerName(layer)}; explained by the intents of steps ${pad2(lo + 1)}..${pad2(hi)}${an > bn ? ', sides reversed' : ''})`);
-      if (cmp.differences.length === 0) {
-        out.push('the observations are the same');
-        ctx.out(out.join('\n') + '\n');
-        return;
-      }
-      out.push(patch.trimEnd());
-      out.push('');
-      out.push(`differences (${cmp.differences.length}):`);
-      for (const d of ex.differences) out.push('  ' + formatDifference(d, style));
-      out.push(ex.verdict === 'intended'
-        ? `verdict: intended (${ex.intents.join(', ')})`
-        : `verdict: unexpected (${ex.unexplained.length} not explained${ex.intents.length > 0 ? `; explained by ${ex.intents.join(', ')}` : ''})`);
-      ctx.out(out.join('\n') + '\n');
+    .action(async (traceArg: string, aRaw: string, bRaw: string, opts: DiffOpts) => {
+      diffCommand(ctx, traceArg, aRaw, bRaw, opts);
+      await flushStdout();
     });
 
   program
@@ -188,47 +278,9 @@ export function registerHarnessCommands(program: Command, ctx: CliContext): void
     .option('--exit-code', 'exit 0 when step N behaves like step 0 on the trace, 1 when not, 125 when N is not a step')
     .option('--step <n>', 'the step for --exit-code')
     .option('--kernel <path>', 'with --exit-code: map the HEAD of this kernel git tree to a step (git bisect run)')
-    .action(async (traceArg: string, opts: { layer?: string; json?: boolean; exitCode?: boolean; step?: string; kernel?: string }) => {
-      const layer = parseLayer(opts.layer);
-      const trace = resolveTrace(traceArg);
-      if (opts.exitCode) {
-        if (opts.kernel !== undefined) {
-          const code = await kernelBisectExitCode({
-            kernelPath: opts.kernel,
-            steps: ctx.steps,
-            behavesLikeBase: (n) => behavesLikeBase(trace, ctx.steps, n, layer),
-          }).catch((e: unknown) => {
-            if (e instanceof Error && /is not registered/.test(e.message)) return 125 as const;
-            throw e;
-          });
-          ctx.out(code === 125 ? 'HEAD maps to no registered step: skip\n' : code === 0 ? `behaves like step 0 on ${trace.name}\n` : `differs from step 0 on ${trace.name}\n`);
-          ctx.setExit(code);
-          return;
-        }
-        if (opts.step === undefined) throw new InputError('--exit-code needs --step N (or --kernel PATH)');
-        const code = bisectExitCode(trace, ctx.steps, opts.step, layer);
-        ctx.out(code === 125 ? `${opts.step} is not a step: skip\n` : `step ${opts.step} ${code === 0 ? 'behaves like' : 'differs from'} step 0 on ${trace.name} (${layerName(layer)})\n`);
-        ctx.setExit(code);
-        return;
-      }
-      if (opts.step !== undefined || opts.kernel !== undefined) throw new InputError('--step and --kernel go with --exit-code');
-      const changes = bisectTrace(trace, ctx.steps, layer);
-      if (opts.json) {
-        ctx.out(toJson(changes) + '\n');
-        return;
-      }
-      const style = stdoutStyle(false);
-      const out: string[] = [];
-      if (changes.length === 0) out.push(`no step changes the observation of ${trace.name} (${layerName(layer)})`);
-      else out.push(`${trace.name} (${layerName(layer)}): ${changes.length} step${changes.length === 1 ? '' : 's'} change the observation`);
-      for (const c of changes) {
-        out.push('');
-        const why = c.verdict === 'intended' ? `intended (${c.intents.join(', ')})` : paint('unexpected', 'red', style) + (c.intents.length > 0 ? ` (partly explained by ${c.intents.join(', ')})` : '');
-        out.push(`step ${pad2(c.step)} (vs ${pad2(c.base)}) ${c.subject}`);
-        out.push(`  ${why}`);
-        for (const d of c.differences) out.push('    ' + formatDifference(d, style));
-      }
-      ctx.out(out.join('\n') + '\n');
+    .action(async (traceArg: string, opts: BisectOpts) => {
+      await bisectCommand(ctx, traceArg, opts);
+      await flushStdout();
     });
 
   program
@@ -236,14 +288,8 @@ export function registerHarnessCommands(program: Command, ctx: CliContext): void
     .description('the transition table (old SPTE x new SPTE x lock x root) on every step')
     .option('--json', 'print one JSON object')
     .option('--changes', 'only the cells that change from one step to the next')
-    .action((opts: { json?: boolean; changes?: boolean }) => {
-      const m = buildMatrix(ctx.steps);
-      const style = stdoutStyle(false);
-      if (opts.changes) {
-        const changes = matrixChanges(m);
-        ctx.out(opts.json ? toJson({ steps: m.steps, changes }) + '\n' : formatChangesText(m, changes, style));
-        return;
-      }
-      ctx.out(opts.json ? toJson(m) + '\n' : formatMatrixText(m, style));
+    .action(async (opts: { json?: boolean; changes?: boolean }) => {
+      matrixCommand(ctx, opts);
+      await flushStdout();
     });
 }

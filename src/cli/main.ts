@@ -32,11 +32,14 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
 
 const isMain = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isMain) {
+  // exitCode, not exit(): a pipe may still hold output that must be written first
   main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
+    (code) => {
+      process.exitCode = code;
+    },
     (e) => {
       process.stderr.write(`tdx-difftest: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exit(3);
+      process.exitCode = 3;
     },
   );
 }

@@ -1,0 +1,272 @@
+// The main job: every trace × every step in range, each step compared with the step
+// before it, each comparison classified against the step's intents; then intent
+// coverage over all results.
+import { InputError } from '../src/cli/errors.ts';
+import type { StepModel } from '../versions/index.ts';
+import { compare, type LayerChoice } from './compare.ts';
+import { explainRange, intentCoverage, coverageGaps, type CoverageEntry, type ExplainedDifference, type Verdict } from './intents.ts';
+import type { FinalState, Observation } from './observation.ts';
+import { replay } from './replay.ts';
+import type { Trace } from './trace.ts';
+
+export interface StepRef {
+  step: number;
+  subject: string;
+  commit: string | null;
+}
+
+/** One trace on one step, compared with the step before it. */
+export interface CheckResult {
+  trace: string;
+  step: number;
+  /** The step it is compared with (the previous step in the registry). */
+  base: number;
+  verdict: Verdict;
+  /** Ids of the intents that explain at least one difference. */
+  intents: string[];
+  /** Every difference, each with the intents explaining it (empty list: unexpected). */
+  differences: ExplainedDifference[];
+  /** Invariant violations in this step's observation (also listed among the differences when new). */
+  invariants: number;
+  /** jsdiff gave up on a minimal diff for this pair (see compare.ts). */
+  approximate?: boolean;
+  /** The replay of this step threw (a model bug): the message. */
+  error?: string;
+}
+
+export interface CheckReport {
+  /** The steps checked (the matrix columns), each compared with its predecessor. */
+  steps: StepRef[];
+  from: number;
+  to: number;
+  traces: string[];
+  results: CheckResult[];
+  coverage: CoverageEntry[];
+  gaps: CoverageEntry[];
+  counts: Record<Verdict, number>;
+  /** 0: nothing unexpected and every intent in range witnessed; 1 otherwise. */
+  exitCode: 0 | 1;
+}
+
+/** A step to check and the step it is compared with. */
+export interface StepPair {
+  base: StepModel;
+  step: StepModel;
+}
+
+export function stepRef(s: StepModel): StepRef {
+  return { step: s.manifest.step, subject: s.manifest.subject, commit: s.manifest.commit };
+}
+
+function sortedSteps(steps: readonly StepModel[]): StepModel[] {
+  return [...steps].sort((a, b) => a.manifest.step - b.manifest.step);
+}
+
+function parseBound(raw: string | number | undefined, name: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const text = String(raw).trim();
+  if (!/^\d+$/.test(text)) throw new InputError(`${name} must be a whole number, got "${raw}"`);
+  return Number(text);
+}
+
+/**
+ * The steps numbered from..to that have a predecessor, each paired with it. Step 0
+ * is the base and is never a column itself (`--from 0` means "from the first step").
+ * Throws InputError for a malformed bound, a step that does not exist, or an empty
+ * range.
+ */
+export function stepPairs(steps: readonly StepModel[], fromRaw?: string | number, toRaw?: string | number): StepPair[] {
+  const sorted = sortedSteps(steps);
+  if (sorted.length === 0) throw new InputError('no steps are registered');
+  const first = sorted[0]!.manifest.step;
+  const last = sorted[sorted.length - 1]!.manifest.step;
+  const from = parseBound(fromRaw, '--from');
+  const to = parseBound(toRaw, '--to');
+  for (const [v, name] of [[from, '--from'], [to, '--to']] as const) {
+    if (v !== undefined && v > last) throw new InputError(`${name} ${v}: no such step (steps are ${first} to ${last})`);
+  }
+  const lo = Math.max(from ?? first + 1, first + 1);
+  const hi = to ?? last;
+  const pairs: StepPair[] = [];
+  for (let i = 1; i < sorted.length; i++) {
+    const n = sorted[i]!.manifest.step;
+    if (n >= lo && n <= hi) pairs.push({ base: sorted[i - 1]!, step: sorted[i]! });
+  }
+  if (pairs.length === 0) {
+    if (sorted.length === 1) throw new InputError(`empty step range: only step ${first} exists, there is nothing to compare it with`);
+    throw new InputError(`empty step range: no step from ${from ?? lo} to ${hi} (steps are ${first} to ${last}; each is compared with the one before)`);
+  }
+  return pairs;
+}
+
+const EMPTY_FINAL: FinalState = {
+  end: 'model-error',
+  vm: { bugged: false, dead: false, td: '-', hkid: false },
+  mirror: [],
+  direct: [],
+  sept: [],
+  septPages: [],
+  pages: { leaked: [], heldByModule: [] },
+  stats: { tdp_mmu_pages: 0, leaves4k: 0 },
+};
+
+/**
+ * replay(), but a model that throws outside the scheduler (a bug in the model, not a
+ * behaviour) yields an observation with one 'model-error' event instead of stopping
+ * the whole check.
+ */
+export function safeReplay(trace: Trace, step: StepModel): { obs: Observation; error?: string } {
+  try {
+    return { obs: replay(trace, step) };
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    return {
+      obs: { step: step.manifest.step, trace: trace.name, events: [{ kind: 'model-error', message, thread: null }], final: { ...EMPTY_FINAL } },
+      error: message,
+    };
+  }
+}
+
+/** Compares two observations of one trace and explains the result with the steps' intents. */
+export function checkPair(
+  steps: readonly StepModel[],
+  trace: string,
+  base: number,
+  step: number,
+  a: Observation,
+  b: Observation,
+  layer: LayerChoice = 'both',
+): CheckResult {
+  const cmp = compare(a, b, { layer });
+  const ex = explainRange(steps, base, step, cmp.differences);
+  const r: CheckResult = {
+    trace,
+    step,
+    base,
+    verdict: ex.verdict,
+    intents: ex.intents,
+    differences: ex.differences,
+    invariants: b.events.filter((e) => e.kind === 'invariant').length,
+  };
+  if (cmp.approximate) r.approximate = true;
+  return r;
+}
+
+/** One replay: its observation, and the error message when the model threw. */
+export interface Replayed {
+  obs: Observation;
+  error?: string;
+}
+
+/** The result of one pair from the two replays of one trace. */
+export function pairResult(steps: readonly StepModel[], trace: string, p: StepPair, a: Replayed, b: Replayed): CheckResult {
+  const r = checkPair(steps, trace, p.base.manifest.step, p.step.manifest.step, a.obs, b.obs);
+  if (b.error !== undefined) {
+    r.error = b.error;
+    r.verdict = 'unexpected';
+  }
+  return r;
+}
+
+/**
+ * One trace over the given step pairs: each needed step replayed once, each pair
+ * compared. `onReplay` is called after each replay (progress).
+ */
+export function checkTrace(trace: Trace, steps: readonly StepModel[], pairs: readonly StepPair[], onReplay?: () => void): CheckResult[] {
+  const cache = new Map<number, Replayed>();
+  const get = (s: StepModel): Replayed => {
+    let r = cache.get(s.manifest.step);
+    if (!r) {
+      r = safeReplay(trace, s);
+      cache.set(s.manifest.step, r);
+      onReplay?.();
+    }
+    return r;
+  };
+  return pairs.map((p) => pairResult(steps, trace.name, p, get(p.base), get(p.step)));
+}
+
+/** The steps a list of pairs replays, in step order. */
+export function neededSteps(pairs: readonly StepPair[]): StepModel[] {
+  const byNumber = new Map<number, StepModel>();
+  for (const p of pairs) {
+    byNumber.set(p.base.manifest.step, p.base);
+    byNumber.set(p.step.manifest.step, p.step);
+  }
+  return [...byNumber.values()].sort((a, b) => a.manifest.step - b.manifest.step);
+}
+
+/** Every result, from replays made elsewhere: `replays.get(step)[i]` is trace i on that step. */
+export function resultsFromReplays(steps: readonly StepModel[], pairs: readonly StepPair[], traces: readonly Trace[], replays: ReadonlyMap<number, readonly Replayed[]>): CheckResult[] {
+  const out: CheckResult[] = [];
+  traces.forEach((t, i) => {
+    for (const p of pairs) {
+      const a = replays.get(p.base.manifest.step)?.[i];
+      const b = replays.get(p.step.manifest.step)?.[i];
+      if (!a || !b) throw new Error(`no replay of ${t.name} on step ${!a ? p.base.manifest.step : p.step.manifest.step}`);
+      out.push(pairResult(steps, t.name, p, a, b));
+    }
+  });
+  return out;
+}
+
+/** How many replays a check of these traces over these pairs needs. */
+export function replayCount(traces: number, pairs: readonly StepPair[]): number {
+  return traces * neededSteps(pairs).length;
+}
+
+/** Assembles the report (coverage, counts, exit code) from per-trace results. */
+export function buildReport(steps: readonly StepModel[], pairs: readonly StepPair[], traces: readonly string[], results: readonly CheckResult[]): CheckReport {
+  const from = pairs[0]!.step.manifest.step;
+  const to = pairs[pairs.length - 1]!.step.manifest.step;
+  // coverage counts the intents of every step in range, including steps a gap in the
+  // registry skipped over (their intents explain the pair that spans them)
+  const coverage = intentCoverage(steps, pairs[0]!.base.manifest.step + 1, to, results);
+  const gaps = coverageGaps(coverage);
+  const counts: Record<Verdict, number> = { same: 0, intended: 0, unexpected: 0 };
+  for (const r of results) counts[r.verdict]++;
+  const order = new Map(traces.map((t, i) => [t, i]));
+  const sorted = [...results].sort((x, y) => (order.get(x.trace)! - order.get(y.trace)!) || x.step - y.step);
+  return {
+    steps: pairs.map((p) => stepRef(p.step)),
+    from,
+    to,
+    traces: [...traces],
+    results: sorted,
+    coverage,
+    gaps,
+    counts,
+    exitCode: counts.unexpected === 0 && gaps.length === 0 ? 0 : 1,
+  };
+}
+
+export interface CheckOptions {
+  traces: readonly Trace[];
+  steps: readonly StepModel[];
+  from?: string | number;
+  to?: string | number;
+  /** Called as replays finish: (done, total). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Traces must have distinct names: results are keyed by trace name. */
+export function checkDistinctNames(traces: readonly Trace[]): void {
+  const seen = new Set<string>();
+  for (const t of traces) {
+    if (seen.has(t.name)) throw new InputError(`two traces are named "${t.name}": give each trace once`);
+    seen.add(t.name);
+  }
+}
+
+/** The whole check, in this process. */
+export function runCheck(opts: CheckOptions): CheckReport {
+  const pairs = stepPairs(opts.steps, opts.from, opts.to);
+  checkDistinctNames(opts.traces);
+  const total = replayCount(opts.traces.length, pairs);
+  let done = 0;
+  const results: CheckResult[] = [];
+  for (const t of opts.traces) {
+    results.push(...checkTrace(t, opts.steps, pairs, () => opts.onProgress?.(++done, total)));
+  }
+  return buildReport(opts.steps, pairs, opts.traces.map((t) => t.name), results);
+}

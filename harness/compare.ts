@@ -1,0 +1,290 @@
+// Comparing two observations of the same trace: a structured list of differences in
+// two layers.
+//
+// - functional: SEAMCALLs (name, GPA, level, page, status), operation results, kicks,
+//   VM bugged, frees, invariant violations, livelocks / deadlocks / crashes, and the
+//   final state (end, VM, mirror / direct / S-EPT trees, S-EPT pages, leaked pages,
+//   pages the module holds, stats);
+// - diagnostic: KVM_BUG_ON ('bug'), WARN / WARN_ON_ONCE ('warn'), KVM_MMU_WARN_ON
+//   ('mmu_warn') and lockdep splats ('lockdep'), each with its site and condition.
+//
+// Decisions:
+// - the `thread` field of an event is compared: which thread did something is part of
+//   the behaviour (a SEAMCALL moving from the vCPU to the host thread is a change);
+// - `silent` diagnostic firings count: the condition was true, the kernel merely did
+//   not print. They stay in the diagnostic layer with `silent: true`, so a firing that
+//   turns silent (or loud) is a difference too;
+// - events are compared in order (jsdiff's diffArrays over one JSON key per event,
+//   per layer), so a moved event is one removed plus one added;
+// - the final state is diffed section by section, each section as an array of
+//   entries keyed by their JSON text: one changed entry gives one removed + one added.
+import { diffArrays } from 'diff';
+import type { ObsEvent } from '../src/kernel/context.ts';
+import { layerOf, type FinalState, type Layer, type Observation } from './observation.ts';
+
+export type Side = 'removed' | 'added';
+
+/** One event (or final-state entry) that only one of the two observations has. */
+export interface Difference {
+  layer: Layer;
+  side: Side;
+  /** The event; final-state entries are `{ kind: 'final', what: <section>, value: <entry> }`. */
+  event: ObsEvent;
+}
+
+export type LayerChoice = Layer | 'both';
+
+export interface CompareOptions {
+  /** Which layer(s) to compare (default both). */
+  layer?: LayerChoice;
+  /** Upper bound on the edit script jsdiff searches for, per array (default 10 000). */
+  maxEditLength?: number;
+  /** Milliseconds jsdiff may spend per array before giving up (default 2 000). */
+  timeout?: number;
+}
+
+export interface Comparison {
+  differences: Difference[];
+  /**
+   * True when jsdiff gave up (edit script longer than maxEditLength, or timeout) for at
+   * least one array: the differences are then "everything between the common prefix and
+   * the common suffix", still correct as a verdict input but not minimal.
+   */
+  approximate: boolean;
+}
+
+/** Final-state sections, in the order their differences are listed. */
+export const FINAL_SECTIONS = ['end', 'vm', 'mirror', 'direct', 'sept', 'septPages', 'pages.leaked', 'pages.heldByModule', 'stats'] as const;
+export type FinalSection = (typeof FINAL_SECTIONS)[number];
+
+const DEFAULT_MAX_EDIT = 10_000;
+const DEFAULT_TIMEOUT_MS = 2_000;
+/** Largest n·m table the short-side LCS builds (16 MB). */
+const LCS_MAX_CELLS = 4_000_000;
+
+const bigintSafe = (_k: string, x: unknown): unknown => (typeof x === 'bigint' ? '0x' + x.toString(16) : x);
+
+const keyCache = new WeakMap<object, string>();
+
+/**
+ * JSON text of a value, bigint-safe; object keys keep their insertion order. Keys of
+ * objects are cached (events are never changed once an observation is made).
+ */
+export function keyOf(v: unknown): string {
+  if (typeof v === 'object' && v !== null) {
+    let k = keyCache.get(v);
+    if (k === undefined) {
+      k = jsonKey(v);
+      keyCache.set(v, k);
+    }
+    return k;
+  }
+  return jsonKey(v);
+}
+
+function jsonKey(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? 'undefined';
+  } catch {
+    // a bigint somewhere (the fast path above has no replacer, which is much quicker)
+    return JSON.stringify(v, bigintSafe) ?? 'undefined';
+  }
+}
+
+/**
+ * Exact LCS by dynamic programming, for middles where one side is short: O(n·m), where
+ * Myers' algorithm costs O((n+m)·d) with d at least |n-m|. Returns jsdiff-style parts.
+ */
+function lcsParts(ma: readonly number[], mb: readonly number[]): { count: number; added: boolean; removed: boolean }[] {
+  const n = ma.length;
+  const m = mb.length;
+  const w = m + 1;
+  const t = new Uint32Array((n + 1) * w);
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) {
+      t[i * w + j] = ma[i] === mb[j] ? t[(i + 1) * w + j + 1]! + 1 : Math.max(t[(i + 1) * w + j]!, t[i * w + j + 1]!);
+    }
+  }
+  const parts: { count: number; added: boolean; removed: boolean }[] = [];
+  const push = (added: boolean, removed: boolean): void => {
+    const last = parts[parts.length - 1];
+    if (last && last.added === added && last.removed === removed) last.count++;
+    else parts.push({ count: 1, added, removed });
+  };
+  let i = 0;
+  let j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && ma[i] === mb[j]) {
+      push(false, false);
+      i++;
+      j++;
+    } else if (j >= m || (i < n && t[(i + 1) * w + j]! >= t[i * w + j + 1]!)) {
+      push(false, true);
+      i++;
+    } else {
+      push(true, false);
+      j++;
+    }
+  }
+  return parts;
+}
+
+/** Structural equality of two events (or entries): same fields in the same order, equal values. */
+export function sameValue(x: unknown, y: unknown): boolean {
+  if (x === y) return true;
+  if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) return false;
+  if (Array.isArray(x)) {
+    if (!Array.isArray(y) || x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (!sameValue(x[i], y[i])) return false;
+    return true;
+  }
+  if (Array.isArray(y)) return false;
+  const kx = Object.keys(x);
+  const ky = Object.keys(y);
+  if (kx.length !== ky.length) return false;
+  for (let i = 0; i < kx.length; i++) {
+    const k = kx[i]!;
+    if (k !== ky[i] || !sameValue((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}
+
+function objectEntries(o: Record<string, unknown> | undefined): string[] {
+  if (!o) return [];
+  return Object.entries(o).map(([k, v]) => `${k}=${typeof v === 'object' && v !== null ? keyOf(v) : String(v)}`);
+}
+
+/**
+ * The entries of one final-state section. Scalar sections ('end') are one string;
+ * object sections ('vm', 'stats') are `field=value` strings, so that an intent can
+ * name one (`{ kind: 'final', what: 'vm', value: 'bugged=true' }`); list sections
+ * are their elements.
+ */
+export function finalSection(final: FinalState, what: FinalSection): unknown[] {
+  const f = final as Partial<FinalState>;
+  switch (what) {
+    case 'end': return f.end === undefined ? [] : [String(f.end)];
+    case 'vm': return objectEntries(f.vm as unknown as Record<string, unknown>);
+    case 'stats': return objectEntries(f.stats as unknown as Record<string, unknown>);
+    case 'mirror': return f.mirror ?? [];
+    case 'direct': return f.direct ?? [];
+    case 'sept': return f.sept ?? [];
+    case 'septPages': return f.septPages ?? [];
+    case 'pages.leaked': return f.pages?.leaked ?? [];
+    case 'pages.heldByModule': return f.pages?.heldByModule ?? [];
+  }
+}
+
+/** Every final-state entry as an event-like record (what the diff and the text rendering use). */
+export function finalEvents(final: FinalState): ObsEvent[] {
+  const out: ObsEvent[] = [];
+  for (const what of FINAL_SECTIONS) for (const value of finalSection(final, what)) out.push({ kind: 'final', what, value });
+  return out;
+}
+
+/**
+ * Diffs two arrays by key. Returns the items only in `a` (removed) and only in `b`
+ * (added), interleaved in diff order (each hunk's removals before its additions).
+ * The common prefix and suffix are stripped first; jsdiff's diffArrays (bounded by
+ * maxEditLength / timeout) aligns the rest, except when one side of the rest is so
+ * much shorter that an exact n·m LCS is cheaper than Myers' (n+m)·d (e.g. a step
+ * that adds 3600 splats to a 3-event middle).
+ */
+export function diffKeyed<T>(
+  a: readonly T[],
+  b: readonly T[],
+  key: (x: T) => string,
+  opts: { maxEditLength?: number; timeout?: number; equal?: (x: T, y: T) => boolean } = {},
+): { changes: { side: Side; item: T }[]; approximate: boolean } {
+  // the common prefix and suffix by equality (no keys needed: most pairs are the same)
+  const eq = opts.equal ?? ((x: T, y: T) => key(x) === key(y));
+  let pre = 0;
+  while (pre < a.length && pre < b.length && eq(a[pre]!, b[pre]!)) pre++;
+  if (pre === a.length && pre === b.length) return { changes: [], approximate: false };
+  let suf = 0;
+  while (suf < a.length - pre && suf < b.length - pre && eq(a[a.length - 1 - suf]!, b[b.length - 1 - suf]!)) suf++;
+  const ka = a.slice(pre, a.length - suf).map(key);
+  const kb = b.slice(pre, b.length - suf).map(key);
+
+  const changes: { side: Side; item: T }[] = [];
+  // keys interned as small integers: jsdiff compares tokens with ===, which is then cheap
+  const ids = new Map<string, number>();
+  const intern = (k: string): number => {
+    let id = ids.get(k);
+    if (id === undefined) ids.set(k, (id = ids.size));
+    return id;
+  };
+  const ma = ka.map(intern);
+  const mb = kb.map(intern);
+  const n = ma.length;
+  const m = mb.length;
+  let parts: { count?: number; value?: unknown[]; added: boolean; removed: boolean }[] | undefined;
+  if (n === 0 || m === 0) parts = [{ count: n, removed: true, added: false }, { count: m, removed: false, added: true }];
+  else if (n * m <= (n + m) * Math.abs(n - m) && n * m <= LCS_MAX_CELLS) parts = lcsParts(ma, mb);
+  else parts = diffArrays(ma, mb, { maxEditLength: opts.maxEditLength ?? DEFAULT_MAX_EDIT, timeout: opts.timeout ?? DEFAULT_TIMEOUT_MS });
+  if (parts) {
+    let ia = pre;
+    let ib = pre;
+    for (const p of parts) {
+      const n = p.count ?? p.value!.length;
+      if (p.removed) for (let i = 0; i < n; i++) changes.push({ side: 'removed', item: a[ia++]! });
+      else if (p.added) for (let i = 0; i < n; i++) changes.push({ side: 'added', item: b[ib++]! });
+      else {
+        ia += n;
+        ib += n;
+      }
+    }
+    return { changes, approximate: false };
+  }
+  // jsdiff gave up: report everything between the common prefix and suffix
+  for (let i = pre; i < a.length - suf; i++) changes.push({ side: 'removed', item: a[i]! });
+  for (let i = pre; i < b.length - suf; i++) changes.push({ side: 'added', item: b[i]! });
+  return { changes, approximate: true };
+}
+
+function wants(choice: LayerChoice, layer: Layer): boolean {
+  return choice === 'both' || choice === layer;
+}
+
+/** Compares observation `a` (before) with `b` (after). */
+export function compare(a: Observation, b: Observation, opts: CompareOptions = {}): Comparison {
+  const choice = opts.layer ?? 'both';
+  const dopts = { ...(opts.maxEditLength !== undefined ? { maxEditLength: opts.maxEditLength } : {}), ...(opts.timeout !== undefined ? { timeout: opts.timeout } : {}) };
+  const differences: Difference[] = [];
+  let approximate = false;
+
+  for (const layer of ['functional', 'diagnostic'] as const) {
+    if (!wants(choice, layer)) continue;
+    const ea: ObsEvent[] = [];
+    const eb: ObsEvent[] = [];
+    for (const e of a.events) if (layerOf(e.kind) === layer) ea.push(e);
+    for (const e of b.events) if (layerOf(e.kind) === layer) eb.push(e);
+    const r = diffKeyed(ea, eb, keyOf, { ...dopts, equal: sameValue });
+    approximate ||= r.approximate;
+    for (const c of r.changes) differences.push({ layer, side: c.side, event: c.item });
+
+    if (layer === 'functional') {
+      for (const what of FINAL_SECTIONS) {
+        const fr = diffKeyed(finalSection(a.final, what), finalSection(b.final, what), keyOf, { ...dopts, equal: sameValue });
+        approximate ||= fr.approximate;
+        for (const c of fr.changes) differences.push({ layer, side: c.side, event: { kind: 'final', what, value: c.item } });
+      }
+    }
+  }
+  return { differences, approximate };
+}
+
+/** The differences between `a` (before) and `b` (after); see `compare`. */
+export function compareObservations(a: Observation, b: Observation, opts: CompareOptions = {}): Difference[] {
+  return compare(a, b, opts).differences;
+}
+
+/** True when the two observations do not differ in the chosen layer(s). */
+export function sameBehaviour(a: Observation, b: Observation, layer: LayerChoice = 'both'): boolean {
+  return compare(a, b, { layer }).differences.length === 0;
+}
+
+/** A difference with its side flipped: comparing B with A instead of A with B. */
+export function flipDifference(d: Difference): Difference {
+  return { ...d, side: d.side === 'removed' ? 'added' : 'removed' };
+}

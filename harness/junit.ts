@@ -1,0 +1,61 @@
+// The check report as JUnit XML: one <testsuite>, one <testcase> per trace × step,
+// a <failure> for each unexpected verdict. Intent-coverage gaps are listed in the
+// suite's <properties> and <system-out> (they are not trace × step cases) and make
+// the suite's `errors` count non-zero, so CI marks the run red.
+import type { CheckReport } from './check.ts';
+import { formatDifference } from './report.ts';
+
+/** Characters XML 1.0 cannot carry at all (even escaped): dropped. */
+// eslint-disable-next-line no-control-regex
+const INVALID_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g;
+
+/** Escapes text for an XML attribute value or element content. */
+export function xmlEscape(s: string): string {
+  return s
+    .replace(INVALID_XML, '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
+}
+
+const pad2 = (n: number): string => String(n).padStart(2, '0');
+
+export function toJunit(r: CheckReport, opts: { name?: string; timeSeconds?: number } = {}): string {
+  const subjects = new Map(r.steps.map((s) => [s.step, s.subject]));
+  const failures = r.results.filter((x) => x.verdict === 'unexpected').length;
+  const name = opts.name ?? 'tdx-difftest check';
+  const time = (opts.timeSeconds ?? 0).toFixed(3);
+  const out: string[] = [];
+  out.push('<?xml version="1.0" encoding="UTF-8"?>');
+  out.push(`<testsuites name="${xmlEscape(name)}" tests="${r.results.length}" failures="${failures}" errors="${r.gaps.length}" time="${time}">`);
+  out.push(`  <testsuite name="${xmlEscape(name)}" tests="${r.results.length}" failures="${failures}" errors="${r.gaps.length}" skipped="0" time="${time}">`);
+  out.push('    <properties>');
+  out.push(`      <property name="steps" value="${xmlEscape(`${pad2(r.from)}..${pad2(r.to)}`)}"/>`);
+  out.push(`      <property name="coverage-gaps" value="${r.gaps.length}"/>`);
+  for (const g of r.gaps) out.push(`      <property name="coverage-gap" value="${xmlEscape(`${g.intent} (step ${pad2(g.step)}): ${g.summary}`)}"/>`);
+  out.push('    </properties>');
+  for (const x of r.results) {
+    const caseName = `step ${pad2(x.step)}: ${subjects.get(x.step) ?? ''}`;
+    const head = `    <testcase classname="${xmlEscape(`trace.${x.trace}`)}" name="${xmlEscape(caseName)}" time="0">`;
+    if (x.verdict !== 'unexpected') {
+      const note = x.verdict === 'intended' ? `intended: ${x.intents.join(', ')}` : 'same';
+      out.push(head);
+      out.push(`      <system-out>${xmlEscape(note)}</system-out>`);
+      out.push('    </testcase>');
+      continue;
+    }
+    const unexplained = x.differences.filter((d) => d.intents.length === 0).length;
+    const message = x.error !== undefined ? `replay failed: ${x.error}` : `${unexplained} unexpected difference${unexplained === 1 ? '' : 's'} vs step ${pad2(x.base)}`;
+    const body = x.differences.map((d) => formatDifference(d)).join('\n');
+    out.push(head);
+    out.push(`      <failure message="${xmlEscape(message)}" type="unexpected">${xmlEscape(body)}</failure>`);
+    out.push('    </testcase>');
+  }
+  const cov = r.coverage.map((c) => `${pad2(c.step)} ${c.intent}: ${c.witnesses.length > 0 ? c.witnesses.join(', ') : 'GAP'}`).join('\n');
+  out.push(`    <system-out>${xmlEscape(`intent coverage:\n${cov}`)}</system-out>`);
+  out.push('  </testsuite>');
+  out.push('</testsuites>');
+  return out.join('\n') + '\n';
+}

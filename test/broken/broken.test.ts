@@ -1,0 +1,162 @@
+// Deliberately broken models: each must be reported as `unexpected` by the check, both
+// against the real step before it and against the real step after it (when those
+// exist). A broken base (step 0) is checked as a patch on top of the real base that
+// claims no behaviour change.
+import { afterAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { applyPatch, catchers, checkBroken, cleanupBroken, makeBroken, rerootImports, stepAvailable, WORK_DIR, type BrokenSpec } from './broken.ts';
+
+afterAll(cleanupBroken);
+
+/**
+ * The bugs. `caughtBy`: corpus traces that must be among those reporting the bug (the
+ * traces that reach the broken code in an ordinary way); the check itself only needs one.
+ */
+const BUGS: (BrokenSpec & { caughtBy: string[]; knownGap?: string })[] = [
+  {
+    name: 'skip-tlb-track',
+    step: 0,
+    file: 'tdx.ts',
+    find: /\n[ \t]*yield\* tdx_track\(kvm\);\n/,
+    replace: '\n',
+    why: 'tdx_sept_remove_private_spte() skips TDH.MEM.TRACK (and the kick) between BLOCK and PAGE.REMOVE',
+    caughtBy: ['zap-private-range'],
+  },
+  {
+    name: 'drop-freeze',
+    step: 0,
+    file: 'tdp_mmu.ts',
+    find: /\n[ \t]*if \(!\(yield\* try_cmpxchg64\(sptep, old_spte, FROZEN_SPTE\)\)\) return -EBUSY;\n/,
+    replace: '\n',
+    why: 'set_external_spte_present() calls the S-EPT hook without first freezing the mirror SPTE',
+    caughtBy: ['concurrent-faults-same-gfn'],
+  },
+  {
+    name: 'hook-after-cmpxchg',
+    step: 0,
+    file: 'tdp_mmu.ts',
+    find: 'if (!(yield* try_cmpxchg64(sptep, old_spte, FROZEN_SPTE))) return -EBUSY;',
+    replace: 'if (!(yield* try_cmpxchg64(sptep, old_spte, new_spte))) return -EBUSY;',
+    why: 'set_external_spte_present() publishes the new mirror SPTE with the cmpxchg and calls the hook afterwards, instead of freezing first',
+    caughtBy: ['concurrent-faults-same-gfn'],
+  },
+  {
+    name: 'lockdep-assert-out',
+    step: 0,
+    file: 'tdp_mmu.ts',
+    find: /\n[ \t]*lockdep_assert_held_write\(kvm\.mmu_lock, 'remove_external_spte'\);\n/,
+    replace: '\n',
+    why: "remove_external_spte() loses its lockdep_assert_held_write(): a leaf removal under the read lock goes unreported there",
+    // only a probe reaches it: a mirror table removed under the read lock
+    caughtBy: ['remove-mirror-table-shared'],
+  },
+  {
+    name: 'free-sept-page-while-owned',
+    step: 0,
+    file: 'tdp_mmu.ts',
+    find: /\n([ \t]*)if \(is_mirror_sp\(sp\) &&\n([ \t]*)WARN_ON\(\(yield\* kvm_x86_call\(kvm\)\.free_external_spt\(/,
+    replace: "\n$1free_page(sp.external_spt, 'handle_removed_pt');\n$1if (is_mirror_sp(sp) &&\n$2WARN_ON((yield* kvm_x86_call(kvm).free_external_spt(",
+    why: 'handle_removed_pt() frees the S-EPT page before free_external_spt() has reclaimed it from the TDX module',
+    caughtBy: ['teardown'],
+  },
+  {
+    name: 'ebusy-instead-of-eio-link',
+    step: 0,
+    file: 'tdx.ts',
+    find: "if (TDX_BUG_ON_2(err.err, 'TDH_MEM_SEPT_ADD', kvm, 'tdx_sept_link_private_spt')) return -EIO;",
+    replace: "if (TDX_BUG_ON_2(err.err, 'TDH_MEM_SEPT_ADD', kvm, 'tdx_sept_link_private_spt')) return -EBUSY;",
+    why: 'tdx_sept_link_private_spt() returns -EBUSY instead of -EIO when TDH.MEM.SEPT.ADD fails for good',
+    // the fault path drops the errno (RET_PF_RETRY either way): only the probe's return shows it
+    caughtBy: ['atomic-nonleaf-over-mirror-table'],
+  },
+  {
+    name: 'ebusy-instead-of-eio-aug',
+    step: 0,
+    file: 'tdx.ts',
+    find: "if (TDX_BUG_ON_2(err.err, 'TDH_MEM_PAGE_AUG', kvm, 'tdx_mem_page_aug')) return -EIO;",
+    replace: "if (TDX_BUG_ON_2(err.err, 'TDH_MEM_PAGE_AUG', kvm, 'tdx_mem_page_aug')) return -EBUSY;",
+    why: 'tdx_mem_page_aug() returns -EBUSY instead of -EIO when TDH.MEM.PAGE.AUG fails for good',
+    caughtBy: ['atomic-present-to-present-mirror'],
+  },
+  {
+    name: 'drop-old-present-check',
+    step: 5,
+    file: 'tdx.ts',
+    find: /\n[ \t]*if \(KVM_BUG_ON\(is_shadow_present_pte\(old_spte\)[^\n]*\n/,
+    replace: '\n',
+    why: "step 05's new KVM_BUG_ON(is_shadow_present_pte(old_spte)) in tdx_sept_set_private_spte() is left out",
+    caughtBy: ['atomic-present-to-present-mirror'],
+  },
+  {
+    name: 'lockdep-assert-out-tdx-remove',
+    step: 12,
+    file: 'tdx.ts',
+    find: /(function\* tdx_sept_remove_private_spte\([\s\S]*?)\n[ \t]*lockdep_assert_held_write\(kvm\.mmu_lock, site\);/,
+    replace: '$1',
+    why: "step 12's leaf removal in TDX (now reached through set_external_spte) loses its lockdep_assert_held_write()",
+    caughtBy: ['atomic-zap-mirror-nonleaf'],
+    // Every trace that reaches the assert sees fewer lockdep@tdx_sept_remove_private_spte
+    // splats, but intents say which events may appear or vanish, not how many: step 12's
+    // v12-child-removal-through-hook lets that splat vanish (most children no longer reach
+    // TDX), and step 13's v13-splat-site-renamed lets any number of splats change site.
+    // Catching it needs count-preserving intents (a rename pairs each removed splat with
+    // one added splat) - see the harness report.
+    knownGap: 'masked by intents v12-child-removal-through-hook and v13-splat-site-renamed',
+  },
+  {
+    name: 'forget-free-external-page',
+    step: 15,
+    file: 'tdx.ts',
+    find: /\n[ \t]*free_page\(\s*sp\.external_spt[^\n]*\n/,
+    replace: '\n',
+    why: 'step 15 moves the freeing of the S-EPT page into tdx_sept_free_private_spt(), which forgets to free it after RECLAIM',
+    caughtBy: ['teardown'],
+  },
+];
+
+describe('broken-model infrastructure', () => {
+  it('a patch must match exactly once', () => {
+    expect(applyPatch('a b a', 'b', 'c', 't')).toBe('a c a');
+    expect(() => applyPatch('a b a', 'a', 'c', 't')).toThrow(/exactly one match .* found 2/);
+    expect(() => applyPatch('a b a', /x/, 'c', 't')).toThrow(/found 0/);
+    expect(applyPatch('f(1);\ng(2);\n', /\ng\((\d)\);/, '\nh($1);', 't')).toBe('f(1);\nh(2);\n');
+  });
+
+  it('re-roots the step folder\'s imports of shared code for the deeper copy', () => {
+    const text = "import { ctx } from '../../src/kernel/context.ts';\nimport { x } from './tdx.ts';\n";
+    expect(rerootImports(text, join(WORK_DIR, 'bug'))).toBe("import { ctx } from '../../../../src/kernel/context.ts';\nimport { x } from './tdx.ts';\n");
+  });
+});
+
+for (const bug of BUGS) {
+  describe.skipIf(!stepAvailable(bug.step))(`broken model ${bug.name} (step ${String(bug.step).padStart(2, '0')})`, () => {
+    if (bug.knownGap) {
+      // a documented gap: the check must still run the broken model, and must (for now)
+      // not flag it; when intents or corpus improve, this fails and the bug moves up
+      it(`KNOWN GAP, not reported (${bug.knownGap}): ${bug.why}`, async () => {
+        const v = checkBroken(await makeBroken(bug));
+        expect(v.predecessor.results.length).toBeGreaterThan(0);
+        expect(catchers(v.predecessor)).toEqual([]);
+        if (v.successor) expect(catchers(v.successor)).toEqual([]);
+      });
+      return;
+    }
+    it(`is reported as unexpected: ${bug.why}`, async () => {
+      const broken = await makeBroken(bug);
+      const v = checkBroken(broken);
+      const before = catchers(v.predecessor);
+      expect(before, `no corpus trace catches ${bug.name} against the step before it`).not.toEqual([]);
+      expect(v.predecessor.exitCode).toBe(1);
+      expect(before).toEqual(expect.arrayContaining(bug.caughtBy));
+      // what the bug changes is never explained by the step's intents
+      for (const r of v.predecessor.results.filter((x) => x.verdict === 'unexpected')) {
+        expect(r.differences.some((d) => d.intents.length === 0)).toBe(true);
+      }
+      if (v.successor) {
+        expect(catchers(v.successor), `no corpus trace catches ${bug.name} against the step after it`).not.toEqual([]);
+        expect(v.successor.exitCode).toBe(1);
+      }
+    });
+
+  });
+}

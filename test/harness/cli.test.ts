@@ -1,0 +1,200 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Intent } from '../../src/step_types.ts';
+import { bisectExitCode, bisectTrace } from '../../harness/bisect.ts';
+import { CORPUS_DIR, resolveTrace } from '../../harness/trace.ts';
+import { BASE, recordWarn, runCli, runMain, sameStep, tweakedStep } from './helpers.ts';
+import { findAll, parseXml } from './xml.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'tdx-harness-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const NASTY = `a < b && "c" > 'd'`;
+const synWarn: Intent = { id: 'syn-warn', summary: 'faults WARN in syn_site', differences: [{ side: 'added', kind: 'warn', site: 'syn_site' }] };
+const synGap: Intent = { id: 'syn-gap', summary: 'a SEAMCALL that never happens', differences: [{ side: 'added', kind: 'seamcall', name: 'TDH.NOTHING' }] };
+
+const warnOnFault = (op: { op: string }): void => {
+  if (op.op === 'fault') recordWarn('syn_site', NASTY);
+};
+/** 0: base; 1: faults also WARN (intended); 2: and return -EIO (not intended); 3: like 2, with an intent nothing witnesses. */
+const steps = [
+  BASE,
+  tweakedStep(1, [synWarn], (op) => warnOnFault(op)),
+  tweakedStep(2, [], (op) => {
+    warnOnFault(op);
+    return op.op === 'fault' ? '-EIO' : undefined;
+  }),
+  tweakedStep(3, [synGap], (op) => {
+    warnOnFault(op);
+    return op.op === 'fault' ? '-EIO' : undefined;
+  }),
+];
+
+const TRACES = ['private-fault', 'populate-finalize'];
+
+describe('check', () => {
+  it('--json: steps, results and coverage, exit 1 on an unexpected verdict or a gap', async () => {
+    const r = await runCli(['check', ...TRACES, '--json'], steps);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe('');
+    const j = JSON.parse(r.out) as {
+      steps: { step: number; subject: string; commit: string | null }[];
+      results: { trace: string; step: number; verdict: string; intents: string[]; differences: { layer: string; side: string; event: Record<string, unknown>; intents: string[] }[] }[];
+      coverage: { step: number; intent: string; witnesses: string[] }[];
+    };
+    expect(j.steps).toEqual([1, 2, 3].map((n) => ({ step: n, subject: `synthetic step ${n}`, commit: `0${n}0000000000` })));
+    expect(j.results).toHaveLength(6);
+    for (const x of j.results) {
+      expect(Object.keys(x)).toEqual(expect.arrayContaining(['trace', 'step', 'verdict', 'intents', 'differences']));
+    }
+    const v = (t: string, s: number) => j.results.find((x) => x.trace === t && x.step === s)!;
+    expect(v('private-fault', 1).verdict).toBe('intended');
+    expect(v('private-fault', 1).intents).toEqual(['syn-warn']);
+    expect(v('private-fault', 1).differences).toEqual([
+      { layer: 'diagnostic', side: 'added', event: { kind: 'warn', site: 'syn_site', cond: NASTY, silent: false, thread: 'vcpu0' }, intents: ['syn-warn'] },
+    ]);
+    expect(v('private-fault', 2).verdict).toBe('unexpected');
+    expect(v('private-fault', 2).differences.map((d) => [d.side, d.event.value, d.intents])).toEqual([
+      ['removed', 'RET_PF_FIXED', []],
+      ['added', '-EIO', []],
+    ]);
+    expect(v('private-fault', 3).verdict).toBe('same');
+    expect(v('populate-finalize', 1).verdict).toBe('same');
+    expect(j.coverage).toEqual([
+      { step: 1, intent: 'syn-warn', summary: synWarn.summary, witnesses: ['private-fault'] },
+      { step: 3, intent: 'syn-gap', summary: synGap.summary, witnesses: [] },
+    ]);
+  });
+
+  it('exit 0 when everything in range is same or intended and every intent is witnessed', async () => {
+    const r = await runCli(['check', ...TRACES, '--to', '1', '--text'], steps);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/0 unexpected; 0 coverage gaps: OK/);
+    const gap = await runCli(['check', ...TRACES, '--from', '3', '--json'], steps);
+    expect(gap.code).toBe(1); // nothing unexpected, but syn-gap is not witnessed
+    expect((JSON.parse(gap.out) as { results: { verdict: string }[] }).results.every((x) => x.verdict === 'same')).toBe(true);
+  });
+
+  it('--text fits 80 columns, has the matrix and no colour', async () => {
+    const long = join(tmp, 'long.trace.json');
+    const t = JSON.parse(readFileSync(join(CORPUS_DIR, 'private-fault.trace.json'), 'utf8')) as { name: string };
+    t.name = 'a-very-long-trace-name-that-would-not-fit-the-name-column-of-an-eighty-column-matrix';
+    writeFileSync(long, JSON.stringify(t));
+    const r = await runCli(['check', ...TRACES, long, '--text'], steps);
+    expect(r.code).toBe(1);
+    const lines = r.out.trimEnd().split('\n');
+    expect(lines.length).toBeGreaterThan(10);
+    for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(80);
+    expect(r.out).not.toMatch(/\x1b\[/);
+    expect(r.out).toMatch(/^private-fault {27} i X \.$/m);
+    expect(r.out).toMatch(/^a-very-long-trace-name-that-would-not-f~ i X \.$/m);
+    expect(r.out).toContain('X private-fault, step 02 vs 01: 2 of 2 differences not explained');
+    expect(r.out).toMatch(/GAP: no trace witnesses it/);
+  });
+
+  it('--junit writes well-formed JUnit XML: one testcase per trace x step, a failure per unexpected verdict', async () => {
+    const file = join(tmp, 'out.xml');
+    const r = await runCli(['check', ...TRACES, '--junit', file], steps);
+    expect(r.code).toBe(1);
+    const xml = readFileSync(file, 'utf8');
+    const root = parseXml(xml);
+    expect(root.name).toBe('testsuites');
+    const cases = findAll(root, 'testcase');
+    expect(cases).toHaveLength(TRACES.length * 3);
+    expect(cases.map((c) => c.attrs.classname)).toContain('trace.private-fault');
+    const failures = findAll(root, 'failure');
+    expect(failures).toHaveLength(1);
+    expect(findAll(root, 'testsuite')[0]!.attrs.failures).toBe('1');
+    expect(findAll(root, 'testsuite')[0]!.attrs.errors).toBe('1'); // the coverage gap
+    // the intended case carries the raw condition text, escaped and read back intact
+    const intended = cases.find((c) => c.attrs.classname === 'trace.private-fault' && c.attrs.name!.startsWith('step 01'))!;
+    expect(findAll(intended, 'system-out')[0]!.text).toBe('intended: syn-warn');
+    expect(failures[0]!.text).toContain('value=-EIO');
+    expect(xml).not.toContain(NASTY); // it never appears unescaped
+  });
+});
+
+describe('bad input: one line on stderr, exit 2', () => {
+  const bad = join(tmp, 'bad.trace.json');
+  const invalid = join(tmp, 'invalid.trace.json');
+  writeFileSync(bad, '{ "name": ');
+  writeFileSync(invalid, JSON.stringify({ name: 'x', threads: [{ name: 'v', ops: [{ op: 'nope' }] }] }));
+  const cases: [string, string[]][] = [
+    ['unknown trace', ['check', 'no-such-trace']],
+    ['malformed trace file', ['check', bad]],
+    ['trace file failing the schema', ['check', invalid]],
+    ['non-numeric --from', ['check', '--from', 'abc']],
+    ['--to past the last step', ['check', '--to', '999']],
+    ['empty range', ['check', '--from', '2', '--to', '1']],
+    ['diff to a step that does not exist', ['diff', 'private-fault', '0', '99']],
+    ['diff of an unknown trace', ['diff', 'nope', '0', '0']],
+    ['bad --layer', ['bisect', 'private-fault', '--layer', 'sideways']],
+    ['--exit-code without --step', ['bisect', 'private-fault', '--exit-code']],
+    ['unknown option', ['check', '--frobnicate']],
+  ];
+  for (const [what, argv] of cases) {
+    it(what, async () => {
+      const r = await runMain(argv);
+      expect(r.code).toBe(2);
+      expect(r.out).toBe('');
+      expect(r.err.endsWith('\n')).toBe(true);
+      expect(r.err.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
+    });
+  }
+});
+
+describe('bisect', () => {
+  const reg = [BASE, sameStep(1), steps[1]!, steps[2]!];
+  reg[2] = tweakedStep(2, [synWarn], (op) => warnOnFault(op));
+  reg[3] = tweakedStep(3, [], (op) => {
+    warnOnFault(op);
+    return op.op === 'fault' ? '-EIO' : undefined;
+  });
+  const trace = resolveTrace('private-fault');
+
+  it('--exit-code --step N: 0 like step 0, 1 different, 125 not a step', async () => {
+    expect(bisectExitCode(trace, reg, 0)).toBe(0);
+    expect(bisectExitCode(trace, reg, '1')).toBe(0);
+    expect(bisectExitCode(trace, reg, '2')).toBe(1);
+    expect(bisectExitCode(trace, reg, '2', 'functional')).toBe(0); // a WARN only
+    expect(bisectExitCode(trace, reg, '2', 'diagnostic')).toBe(1);
+    expect(bisectExitCode(trace, reg, '3', 'functional')).toBe(1);
+    expect(bisectExitCode(trace, reg, '4')).toBe(125);
+    expect(bisectExitCode(trace, reg, 'x')).toBe(125);
+    for (const [n, code] of [['1', 0], ['2', 1], ['9', 125], ['-1', 125]] as const) {
+      const r = await runCli(['bisect', 'private-fault', '--exit-code', '--step', n], reg);
+      expect(r.code, `step ${n}`).toBe(code);
+    }
+    expect((await runCli(['bisect', 'private-fault', '--exit-code', '--step', '2', '--layer', 'functional'], reg)).code).toBe(0);
+  });
+
+  it('lists every step that changes the observation, first one first, with its intent or "unexpected"', async () => {
+    const changes = bisectTrace(trace, reg);
+    expect(changes.map((c) => [c.step, c.verdict, c.intents])).toEqual([[2, 'intended', ['syn-warn']], [3, 'unexpected', []]]);
+    expect(bisectTrace(trace, reg, 'diagnostic').map((c) => c.step)).toEqual([2]);
+    const r = await runCli(['bisect', 'private-fault'], reg);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/step 02 \(vs 01\) synthetic step 2\n {2}intended \(syn-warn\)/);
+    expect(r.out).toMatch(/step 03 \(vs 02\) synthetic step 3\n {2}unexpected/);
+    expect(r.out.indexOf('step 02')).toBeLessThan(r.out.indexOf('step 03'));
+  });
+});
+
+describe('diff', () => {
+  it('prints a unified diff of two steps, the differences and the explaining intents', async () => {
+    const r = await runCli(['diff', 'private-fault', '0', '1'], steps);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('--- step-00');
+    expect(r.out).toContain('+++ step-01');
+    expect(r.out).toMatch(/^\+vcpu0 warn site=syn_site/m);
+    expect(r.out).toContain('verdict: intended (syn-warn)');
+    const back = await runCli(['diff', 'private-fault', '2', '0', '--json'], steps);
+    const j = JSON.parse(back.out) as { verdict: string; differences: { side: string; intents: string[] }[] };
+    // 2 -> 0 undoes steps 1 and 2: the WARN's removal is step 1's intent reversed, the result change is not intended
+    expect(j.verdict).toBe('unexpected');
+    expect(j.differences.find((d) => d.side === 'removed' && d.intents.includes('syn-warn'))).toBeTruthy();
+  });
+});
