@@ -72,6 +72,34 @@ export function intentExplains(intent: Intent, d: Difference): boolean {
 }
 
 /**
+ * The differences an intent's moves explain, pairwise: a removed event matching a
+ * move's `from` and the one added event equal to it with `to` applied. Count-preserving.
+ */
+function moveHits(intent: Intent, differences: readonly Difference[]): boolean[] {
+  const hit = differences.map(() => false);
+  for (const mv of intent.moves ?? []) {
+    const added = new Map<string, number[]>();
+    differences.forEach((d, k) => {
+      if (d.side !== 'added' || hit[k] || (d.event as Record<string, unknown>).kind !== mv.kind) return;
+      const key = keyOf(d.event);
+      const list = added.get(key);
+      if (list) list.push(k);
+      else added.set(key, [k]);
+    });
+    differences.forEach((d, k) => {
+      const ev = d.event as Record<string, unknown>;
+      if (d.side !== 'removed' || hit[k] || ev.kind !== mv.kind) return;
+      if (!Object.entries(mv.from).every(([f, v]) => fieldMatches(v, ev[f]))) return;
+      const partner = added.get(keyOf({ ...ev, ...mv.to }))?.shift();
+      if (partner === undefined) return;
+      hit[k] = true;
+      hit[partner] = true;
+    });
+  }
+  return hit;
+}
+
+/**
  * Classifies a list of differences against a set of intents.
  *
  * When intents overlap (two intents of a step share a pattern), the result credits a
@@ -91,7 +119,10 @@ export function explainDifferences(differences: readonly Difference[], intents: 
     if (!m) memo.set(k, (m = intents.map((i) => intentExplains(i, d))));
     return m;
   });
-  const matches = intents.map((_, i) => perDiff.map((m) => m[i]!));
+  const matches = intents.map((intent, i) => {
+    const moved = intent.moves ? moveHits(intent, differences) : null;
+    return perDiff.map((m, k) => m[i]! || (moved !== null && moved[k]!));
+  });
   const explainable = differences.map((_, k) => matches.some((m) => m[k]));
   const chosen = new Set<number>();
   const covered = differences.map(() => false);

@@ -33,13 +33,27 @@ export interface EventPattern {
   request?: string;
 }
 
+/**
+ * An event that moves without changing in number (a rename, a fold into the caller):
+ * each removed event of `kind` whose fields match `from` is explained only together
+ * with one added event equal to it but for `to`'s fields. One firing lost on the way
+ * stays unexplained.
+ */
+export interface EventMove {
+  kind: string;
+  from: Record<string, string>;
+  to: Record<string, string>;
+}
+
 /** One behaviour change a patch means to make. */
 export interface Intent {
   /** Stable id, unique within the series: 'vNN-<short-name>'. */
   id: string;
   summary: string;
-  /** Every difference this intent explains matches one of these patterns. */
+  /** Every difference this intent explains matches one of these patterns… */
   differences: EventPattern[];
+  /** …or is one half of a removed/added pair one of these moves explains. */
+  moves?: EventMove[];
 }
 
 /** A choice taken for a point series.md marks [U], with the trace that shows it. */

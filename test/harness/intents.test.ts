@@ -122,3 +122,29 @@ describe('coverage', () => {
     expect(coverageGaps(intentCoverage(steps, 1, 1, [{ trace: 'a', step: 1, intents: ['v05-bug-moves'] }]))).toEqual([]);
   });
 });
+
+describe('moves (count-preserving intents)', () => {
+  const rename: Intent = {
+    id: 'v13-rename',
+    summary: 'a splat site renamed',
+    differences: [],
+    moves: [{ kind: 'bug', from: { site: '__tdp_mmu_set_spte_atomic' }, to: { site: 'tdx_sept_set_private_spte' } }],
+  };
+
+  it('pair each removed firing with one added firing that differs only in the moved fields', () => {
+    expect(explainDifferences([bugRemoved, bugAdded], [rename]).verdict).toBe('intended');
+    expect(explainDifferences([bugRemoved, bugAdded, bugRemoved, bugAdded], [rename]).verdict).toBe('intended');
+  });
+
+  it('leave a firing lost (or gained) on the way unexplained', () => {
+    const lost = explainDifferences([bugRemoved, bugRemoved, bugAdded], [rename]);
+    expect(lost.verdict).toBe('unexpected');
+    expect(lost.unexplained).toHaveLength(1);
+    expect(explainDifferences([bugAdded], [rename]).verdict).toBe('unexpected');
+  });
+
+  it('do not pair events that differ in another field', () => {
+    const otherCond: Difference = { ...bugAdded, event: { ...bugAdded.event, cond: 'other' } };
+    expect(explainDifferences([bugRemoved, otherCond], [rename]).verdict).toBe('unexpected');
+  });
+});

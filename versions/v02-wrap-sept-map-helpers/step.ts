@@ -19,13 +19,12 @@ export const manifest: StepManifest = {
     {
       id: 'v02-map-diagnostics-renamed',
       summary: 'Diagnostic only: with the link routine renamed to tdx_sept_map_nonleaf_spte() and the leaf body moved into tdx_sept_map_leaf_spte(), their TDX_BUG_ON / KVM_BUG_ON / WARN_ON_ONCE fire under the new function names; same conditions, same SEAMCALLs, same results.',
-      differences: [
-        { side: 'removed', kind: 'bug', site: 'tdx_sept_link_private_spt', cond: 'TDX_BUG_ON(TDH_MEM_SEPT_ADD)' },
-        { side: 'added', kind: 'bug', site: 'tdx_sept_map_nonleaf_spte', cond: 'TDX_BUG_ON(TDH_MEM_SEPT_ADD)' },
-        { side: 'removed', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'level != PG_LEVEL_4K' },
-        { side: 'added', kind: 'bug', site: 'tdx_sept_map_leaf_spte', cond: 'level != PG_LEVEL_4K' },
-        { side: 'removed', kind: 'warn', site: 'tdx_sept_set_private_spte', cond: '(mirror_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK' },
-        { side: 'added', kind: 'warn', site: 'tdx_sept_map_leaf_spte', cond: '(new_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK' },
+      differences: [],
+      // each firing moves into the new helper; none is added or lost
+      moves: [
+        { kind: 'bug', from: { site: 'tdx_sept_link_private_spt', cond: 'TDX_BUG_ON(TDH_MEM_SEPT_ADD)' }, to: { site: 'tdx_sept_map_nonleaf_spte' } },
+        { kind: 'bug', from: { site: 'tdx_sept_set_private_spte', cond: 'level != PG_LEVEL_4K' }, to: { site: 'tdx_sept_map_leaf_spte' } },
+        { kind: 'warn', from: { site: 'tdx_sept_set_private_spte', cond: '(mirror_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK' }, to: { site: 'tdx_sept_map_leaf_spte', cond: '(new_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK' } },
       ],
     },
   ],

@@ -15,12 +15,12 @@ export const manifest: StepManifest = {
     {
       id: 'v03-old-present-bug-site',
       summary: 'Diagnostic only: KVM_BUG_ON(old mirror SPTE present) moves with the folded body from set_external_spte_present() into __tdp_mmu_set_spte_atomic(); same VM bug, same SEAMCALLs, same result.',
-      differences: [
-        { side: 'removed', kind: 'bug', site: 'set_external_spte_present', cond: 'was_present' },
-        { side: 'added', kind: 'bug', site: '__tdp_mmu_set_spte_atomic', cond: 'is_shadow_present_pte(iter->old_spte)' },
+      differences: [],
+      // each firing moves into the caller; none is added or lost
+      moves: [
+        { kind: 'bug', from: { site: 'set_external_spte_present', cond: 'was_present' }, to: { site: '__tdp_mmu_set_spte_atomic', cond: 'is_shadow_present_pte(iter->old_spte)' } },
         // the same lock assertion moves with it (it fires only without mmu_lock)
-        { side: 'removed', kind: 'lockdep', site: 'set_external_spte_present', cond: 'lockdep_assert_held(mmu_lock)' },
-        { side: 'added', kind: 'lockdep', site: '__tdp_mmu_set_spte_atomic', cond: 'lockdep_assert_held(mmu_lock)' },
+        { kind: 'lockdep', from: { site: 'set_external_spte_present', cond: 'lockdep_assert_held(mmu_lock)' }, to: { site: '__tdp_mmu_set_spte_atomic' } },
       ],
     },
   ],

@@ -14,11 +14,11 @@ export const manifest: StepManifest = {
     {
       id: 'v13-splat-site-renamed',
       summary: 'Diagnostics raised inside the removal routine (KVM_BUG_ON, TDX_BUG_ON, lockdep) now name tdx_sept_remove_leaf_spte instead of tdx_sept_remove_private_spte; nothing else changes.',
-      differences: [
-        { side: 'removed', kind: 'bug', site: 'tdx_sept_remove_private_spte' },
-        { side: 'added', kind: 'bug', site: 'tdx_sept_remove_leaf_spte' },
-        { side: 'removed', kind: 'lockdep', site: 'tdx_sept_remove_private_spte' },
-        { side: 'added', kind: 'lockdep', site: 'tdx_sept_remove_leaf_spte' },
+      differences: [],
+      // a rename moves each firing, never adds or drops one
+      moves: [
+        { kind: 'bug', from: { site: 'tdx_sept_remove_private_spte' }, to: { site: 'tdx_sept_remove_leaf_spte' } },
+        { kind: 'lockdep', from: { site: 'tdx_sept_remove_private_spte' }, to: { site: 'tdx_sept_remove_leaf_spte' } },
       ],
     },
   ],
