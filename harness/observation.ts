@@ -43,6 +43,7 @@ export interface Observation {
 export function canonicalizePages(events: ObsEvent[], final: FinalState): void {
   const names = new Map<unknown, string>();
   const nameOf = (pfn: unknown): string => {
+    if (pfn === null) return 'NULL'; // a NULL page handed on, as a broken caller might
     let n = names.get(pfn);
     if (!n) {
       n = `P${names.size + 1}`;

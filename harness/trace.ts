@@ -52,7 +52,7 @@ const op = z.discriminatedUnion('op', [
   z.object({ op: z.literal('inject_status'), seamcall, status: statusValue, gpa: gpa.optional(), count: count.default(1) }).strict(),
   z.object({
     op: z.literal('probe_set_spte'), root: z.enum(['mirror', 'direct']), gpa, level: z.number().int().min(1).max(4),
-    new: z.enum(['nonpresent', 'frozen', 'leaf', 'nonleaf']), lock: z.enum(['read', 'write']),
+    new: z.enum(['nonpresent', 'frozen', 'leaf', 'nonleaf', 'nonleaf-no-external', 'nonleaf-bad-gfn']), lock: z.enum(['read', 'write']),
   }).strict(),
   z.object({ op: z.literal('probe_age'), root: z.enum(['mirror', 'direct']), gpa }).strict(),
 ]);

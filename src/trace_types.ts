@@ -5,7 +5,7 @@ import type { Kvm } from './kernel/kvm.ts';
 import type { Gen } from './kernel/context.ts';
 import type { SeamcallName } from './hw/tdx_module.ts';
 
-export type SpteKindName = 'nonpresent' | 'frozen' | 'leaf' | 'nonleaf';
+export type SpteKindName = 'nonpresent' | 'frozen' | 'leaf' | 'nonleaf' | 'nonleaf-no-external' | 'nonleaf-bad-gfn';
 
 export type TraceOp =
   | { op: 'fault'; vcpu: number; gpa: number }

@@ -59,12 +59,42 @@ describe('steps 01-08 are registered as expected', () => {
 
 // ---- no functional change (and no diagnostic change either) ----
 
-describe.each([1, 4, 6, 8])('step %i changes no observation', (n) => {
+describe.each([4, 6, 8])('step %i changes no observation', (n) => {
   it('declares no intent', () => {
     expect(step(n).manifest.intents).toEqual([]);
   });
   it.each(corpus.map((t) => [t.name, t] as const))('%s is identical on step N-1 and N', (_name, t) => {
     expect(lines(diffs(t, n))).toEqual([]);
+  });
+});
+
+// ---- step 01: only a bad child SP (which only the probes build) behaves differently ----
+
+describe('step 1 (drop link_external_spt)', () => {
+  const BAD_CHILD = ['link-child-with-wrong-gfn', 'link-child-without-external-page'];
+
+  it.each(corpus.filter((t) => !BAD_CHILD.includes(t.name)).map((t) => [t.name, t] as const))('%s is identical on steps 0 and 1', (_name, t) => {
+    expect(lines(diffs(t, 1))).toEqual([]);
+  });
+
+  it('v01-bad-child-sp-bugs-in-tdx: a child with the wrong gfn was linked after a WARN; now TDX bugs the VM and returns -EIO before SEPT.ADD', () => {
+    const before = obs('link-child-with-wrong-gfn', 0);
+    const after = obs('link-child-with-wrong-gfn', 1);
+    expect(events(before, 'warn').map((e) => `${e.site}: ${e.cond}`)).toEqual(['get_external_spt: sp->gfn != gfn']);
+    expect(before.events.filter((e) => e.thread === 'probe' && e.name === 'TDH.MEM.SEPT.ADD').map((e) => e.status)).toEqual(['TDX_SUCCESS']);
+    expect(before.events.at(-1)).toMatchObject({ kind: 'result', value: '0' });
+    expect(bugs(after)).toEqual(['tdx_spte_to_sept_pt: sp->gfn != gfn']);
+    expect(after.events.filter((e) => e.name === 'TDH.MEM.SEPT.ADD' && e.thread === 'probe')).toEqual([]);
+    expect(after.events.at(-1)).toMatchObject({ kind: 'result', value: '-EIO' });
+    expect(after.final.mirror.some((m) => m.gpa === '0x200000')).toBe(false); // restored
+  });
+
+  it('v01-bad-child-sp-bugs-in-tdx: a child without an external page no longer reaches SEPT.ADD with a NULL page', () => {
+    const before = obs('link-child-without-external-page', 0);
+    const after = obs('link-child-without-external-page', 1);
+    expect(before.events.find((e) => e.name === 'TDH.MEM.SEPT.ADD' && e.thread === 'probe')).toMatchObject({ page: 'NULL', status: 'TDX_OPERAND_INVALID' });
+    expect(bugs(after)).toEqual(['tdx_spte_to_sept_pt: !sp->external_spt']);
+    expect(after.events.filter((e) => e.name === 'TDH.MEM.SEPT.ADD' && e.thread === 'probe')).toEqual([]);
   });
 });
 
@@ -209,7 +239,7 @@ describe('step 7 (FROZEN check becomes KVM_MMU_WARN_ON)', () => {
 // ---- the assumptions of the no-change steps: their traces show the unchanged path ----
 
 describe('assumptions on unchanged paths', () => {
-  it('v01-bad-child-sp-unreachable / v02-helper-names-and-params: private-fault links three tables and maps the leaf on every step 0-8', () => {
+  it('v02-helper-names-and-params: private-fault links three tables and maps the leaf on every step 0-8', () => {
     for (let n = 0; n <= 8; n++) {
       expect(seamcalls(obs('private-fault', n)), `step ${n}`).toEqual([
         'TDH.MEM.SEPT.ADD 0x0 4 TDX_SUCCESS', 'TDH.MEM.SEPT.ADD 0x0 3 TDX_SUCCESS', 'TDH.MEM.SEPT.ADD 0x0 2 TDX_SUCCESS',

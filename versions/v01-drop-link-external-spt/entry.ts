@@ -118,6 +118,8 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
           case 'frozen': return FROZEN_SPTE;
           case 'leaf': return make_spte(op.root === 'mirror' ? kvm_gmem_get_pfn(k, gfn) : host_gfn_to_pfn(k, gfn), iter.level, k.ad_enabled);
           case 'nonleaf': return probe_new_child_table(k, iter as Parameters<typeof probe_new_child_table>[1]);
+          case 'nonleaf-no-external': return probe_new_child_table(k, iter as Parameters<typeof probe_new_child_table>[1], 'no-external');
+          case 'nonleaf-bad-gfn': return probe_new_child_table(k, iter as Parameters<typeof probe_new_child_table>[1], 'bad-gfn');
         }
       };
       return yield* probe_set_spte(kvm, root, gfn - (gfn % 2 ** (9 * (op.level - 1))), op.level, op.lock === 'read', make_new);

@@ -15,10 +15,31 @@ export const manifest: StepManifest = {
     'tdx_sept_set_private_spte',
     'tdx_hardware_setup',
   ],
-  // Every reachable change of this patch is invisible: links issue the same SEPT.ADD with
-  // the same errnos. The one real change (a bad child SP now bugs the VM in TDX and fails
-  // with -EIO before SEPT.ADD) cannot be reached by any trace: see the assumption below.
-  intents: [],
+  // Links issue the same SEPT.ADD with the same errnos; what changes is a bad child SP,
+  // which only the probes build (no kernel path does).
+  intents: [
+    {
+      id: 'v01-bad-child-sp-bugs-in-tdx',
+      summary: 'A non-leaf mirror SPTE whose child SP has no external page or the wrong level/gfn now bugs the VM in tdx_spte_to_sept_pt() and fails with -EIO before TDH.MEM.SEPT.ADD (the mirror entry is restored); before, the TDP MMU only warned (or KVM_BUG_ON(!external_spt)) and linked anyway.',
+      differences: [
+        { side: 'removed', kind: 'warn', site: 'get_external_spt' },
+        { side: 'removed', kind: 'bug', site: 'set_external_spte_present', cond: '!external_spt' },
+        { side: 'removed', kind: 'bug', site: 'tdx_sept_link_private_spt', cond: 'TDX_BUG_ON(TDH_MEM_SEPT_ADD)' },
+        { side: 'removed', kind: 'seamcall', name: 'TDH.MEM.SEPT.ADD' },
+        { side: 'removed', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed' },
+        { side: 'added', kind: 'bug', site: 'tdx_spte_to_sept_pt' },
+        { side: 'added', kind: 'vm', state: 'bugged' },
+        { side: 'added', kind: 'kick', request: 'KVM_REQ_VM_DEAD' },
+        { side: 'removed', kind: 'result', name: 'probe_set_spte', value: '0' },
+        { side: 'added', kind: 'result', name: 'probe_set_spte', value: '-EIO' },
+        { side: 'either', kind: 'final', what: 'mirror' },
+        { side: 'either', kind: 'final', what: 'septPages' },
+        { side: 'either', kind: 'final', what: 'pages.heldByModule' },
+        { side: 'either', kind: 'final', what: 'vm' },
+        { side: 'either', kind: 'final', what: 'stats' },
+      ],
+    },
+  ],
   assumptions: [
     {
       id: 'v01-not-present-check-in-tdx',
@@ -28,11 +49,11 @@ export const manifest: StepManifest = {
       trace: 'atomic-set-frozen-mirror',
     },
     {
-      id: 'v01-bad-child-sp-unreachable',
-      point: 'A non-leaf mirror SPTE whose child SP has no external page, the wrong level or the wrong gfn: base WARNs in get_external_spt() and links anyway; 01 bugs the VM in tdx_spte_to_sept_pt() and returns -EIO before TDH.MEM.SEPT.ADD (the mirror entry is restored).',
-      choice: 'Modelled as series.md says (three KVM_BUG_ONs returning NULL → -EIO), declared as no intent because no trace can build such a child: faults and the probe both initialise the child from the iterator (level − 1, iter gfn) and give mirror children an external page.',
-      reason: 'An intent no corpus trace can witness would be a permanent coverage gap; the reachable link path (good child) is unchanged, which private-fault shows (same three SEPT.ADDs).',
-      trace: 'private-fault',
+      id: 'v01-bad-child-sp-check-in-01',
+      point: 'Whether the three KVM_BUG_ONs on the child SP (no external page, level, gfn) arrive with the link routine in 01 (they replace get_external_spt()\'s WARN_ON_ONCEs) or later.',
+      choice: 'In 01, in tdx_spte_to_sept_pt(), returning NULL → -EIO before any SEAMCALL.',
+      reason: 'series.md: the helper with its three KVM_BUG_ONs comes with the link routine\'s move into the set_external_spte path, which is what 01 does; the probes build such children on purpose.',
+      trace: 'link-child-with-wrong-gfn',
     },
   ],
 };

@@ -558,11 +558,16 @@ export function* probe_set_spte(kvm: Kvm, root: KvmMmuPage, gfn: number, level: 
   return iter ? errno_name(ret) : 'no-such-spte';
 }
 
-/** A fresh child table (with its external page on mirror roots) for a non-leaf probe value. */
-export function probe_new_child_table(kvm: Kvm, iter: TdpIter): bigint {
+/**
+ * A fresh child table (with its external page on mirror roots) for a non-leaf probe
+ * value; `defect` builds one no kernel path should: without its external page, or
+ * initialised for the wrong gfn.
+ */
+export function probe_new_child_table(kvm: Kvm, iter: TdpIter, defect: 'none' | 'no-external' | 'bad-gfn' = 'none'): bigint {
   const sp = tdp_mmu_alloc_sp();
   tdp_mmu_init_child_sp(sp, iter);
-  if (is_mirror_sp(sp)) kvm_mmu_alloc_external_spt(sp);
+  if (defect === 'bad-gfn') sp.gfn += KVM_PAGES_PER_HPAGE(iter.level);
+  if (is_mirror_sp(sp) && defect !== 'no-external') kvm_mmu_alloc_external_spt(sp);
   tdp_account_mmu_page(kvm, sp);
   return make_nonleaf_spte(sp.spt, !kvm.ad_enabled);
 }
