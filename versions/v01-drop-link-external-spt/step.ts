@@ -19,6 +19,18 @@ export const manifest: StepManifest = {
   // which only the probes build (no kernel path does).
   intents: [
     {
+      id: 'v01-rwx-only-leaf-warning',
+      summary: 'The leaf path\'s WARN_ON_ONCE in tdx_sept_set_private_spte() keeps only its RWX test (a not-present value is rejected before it by the new KVM_BUG_ON): a leaf without full RWX still warns, under the shorter condition.',
+      differences: [],
+      moves: [
+        {
+          kind: 'warn',
+          from: { site: 'tdx_sept_set_private_spte', cond: '!is_shadow_present_pte(mirror_spte) || (mirror_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK' },
+          to: { cond: '(mirror_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK' },
+        },
+      ],
+    },
+    {
       id: 'v01-bad-child-sp-bugs-in-tdx',
       summary: 'A non-leaf mirror SPTE whose child SP has no external page or the wrong level/gfn now bugs the VM in tdx_spte_to_sept_pt() and fails with -EIO before TDH.MEM.SEPT.ADD (the mirror entry is restored); before, the TDP MMU only warned (or KVM_BUG_ON(!external_spt)) and linked anyway.',
       differences: [

@@ -27,6 +27,8 @@ export const manifest: StepManifest = {
         { side: 'added', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
         { side: 'removed', kind: 'seamcall', name: 'TDH.MEM.PAGE.AUG' },
         { side: 'removed', kind: 'bug', site: 'tdx_mem_page_aug', cond: 'TDX_BUG_ON(TDH_MEM_PAGE_AUG)' },
+        // ... and the leaf path's RWX warning (an access-tracked value) is no longer reached
+        { side: 'removed', kind: 'warn', site: 'tdx_sept_map_leaf_spte', cond: '(new_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK' },
         // the same write of a non-leaf over a present mirror table
         { side: 'removed', kind: 'seamcall', name: 'TDH.MEM.SEPT.ADD' },
         { side: 'removed', kind: 'bug', site: 'tdx_sept_map_nonleaf_spte', cond: 'TDX_BUG_ON(TDH_MEM_SEPT_ADD)' },

@@ -9,9 +9,16 @@ export const manifest: StepManifest = {
   v2Subject: '[PATCH v2 06/15] KVM: TDX: Move lockdep assert in __tdp_mmu_set_spte_atomic() to TDX code',
   touches: ['__tdp_mmu_set_spte_atomic', 'tdx_sept_set_private_spte'],
   // Lockdep-only: the same lockdep_assert_held(mmu_lock) now runs in TDX, after the
-  // freeze instead of before it. Every caller in the corpus holds mmu_lock there, so
-  // no trace observes it (nor could it differ beyond the splat's site).
-  intents: [],
+  // freeze instead of before it. Only a caller without mmu_lock (aging a mirror SPTE
+  // with A/D bits off) sees it: the splat names its new site.
+  intents: [
+    {
+      id: 'v06-lockdep-assert-in-tdx',
+      summary: 'The lockdep_assert_held(mmu_lock) of the mirror path moves from __tdp_mmu_set_spte_atomic() into tdx_sept_set_private_spte(): a lockless caller splats once, from TDX.',
+      differences: [],
+      moves: [{ kind: 'lockdep', from: { site: '__tdp_mmu_set_spte_atomic', cond: 'lockdep_assert_held(mmu_lock)' }, to: { site: 'tdx_sept_set_private_spte' } }],
+    },
+  ],
   assumptions: [
     {
       id: 'v06-scenario-comment-starts-here',
