@@ -1,7 +1,7 @@
 // Replays a trace on one step model: builds the machine (simulated TDX module and
 // kernel environment), runs the trace's threads through the deterministic scheduler,
 // checks invariants at quiescent points, and returns the observation.
-import { HostCrash, KernelContext, setContext, type Gen, type KThread, type ObsEvent } from '../src/kernel/context.ts';
+import { HostCrash, KernelContext, setContext, setPreemptible, type Gen, type KThread, type ObsEvent } from '../src/kernel/context.ts';
 import { Kvm } from '../src/kernel/kvm.ts';
 import { runThreads, newThread, type ThreadRun } from '../src/kernel/sched.ts';
 import { rcu_grace_period } from '../src/kernel/rcu.ts';
@@ -31,6 +31,8 @@ export function replay(trace: Trace, step: StepModel, opts: ReplayOptions = {}):
   if (opts.record === false) c.events = null;
   c.prove_mmu = trace.vm.proveMmu;
   setContext(c);
+  // yield points only matter when a schedule can switch threads at them
+  setPreemptible(trace.schedule !== undefined || opts.yieldLog !== undefined);
   try {
     const kvm = new Kvm({ nr_vcpus: trace.vm.vcpus, shared_bit: trace.vm.sharedBit, ad_enabled: trace.vm.adEnabled });
     for (const s of trace.vm.memslots) kvm.memslots.push({ id: s.id, base_gfn: s.gpa / 4096, npages: s.npages, gmem: s.gmem, invalid: false });
@@ -94,5 +96,6 @@ export function replay(trace: Trace, step: StepModel, opts: ReplayOptions = {}):
     throw e;
   } finally {
     setContext(null);
+    setPreemptible(true);
   }
 }

@@ -9,6 +9,19 @@ export const BLOCKED: unique symbol = Symbol('blocked');
 /** Every kernel function that may reach a yield point is a generator of this type. */
 export type Gen<T = void> = Generator<YieldPoint, T, void>;
 
+/**
+ * Whether another thread may be chosen at an SPTE access or SEAMCALL. With no pinned
+ * schedule the scheduler only ever switches at a thread that blocks or finishes, so
+ * those yield points cannot change the outcome and are skipped (they cost a resume of
+ * every generator on the call stack). Lock operations, cmpxchg and retry points always
+ * yield, so that every retry loop still counts against the step budget.
+ */
+export let preemptible = true;
+
+export function setPreemptible(on: boolean): void {
+  preemptible = on;
+}
+
 export interface KThread {
   id: number;
   name: string;

@@ -1,6 +1,6 @@
 // SPTE accessors (tdp_iter.h) and the TDP iterator (tdp_iter.c). Every access to a
 // shared SPTE is a yield point, so an interleaving can be chosen between any two.
-import type { Gen } from './context.ts';
+import { preemptible, type Gen } from './context.ts';
 import { KVM_MMU_WARN_ON, WARN_ON_ONCE } from './diag.ts';
 import { frame_of } from './page_alloc.ts';
 import {
@@ -30,20 +30,20 @@ export function peek_spte(sptep: Sptep): bigint {
 }
 
 export function* kvm_tdp_mmu_read_spte(sptep: Sptep): Gen<bigint> {
-  yield 'read';
+  if (preemptible) yield 'read';
   return peek_spte(sptep);
 }
 
 export function* __kvm_tdp_mmu_write_spte(sptep: Sptep, new_spte: bigint): Gen {
   KVM_MMU_WARN_ON(is_ept_ve_possible(new_spte), '__kvm_tdp_mmu_write_spte', 'is_ept_ve_possible(new_spte)');
-  yield 'write';
+  if (preemptible) yield 'write';
   const s = slot(sptep);
   s.data[s.i] = new_spte;
 }
 
 export function* kvm_tdp_mmu_write_spte_atomic(sptep: Sptep, new_spte: bigint): Gen<bigint> {
   KVM_MMU_WARN_ON(is_ept_ve_possible(new_spte), 'kvm_tdp_mmu_write_spte_atomic', 'is_ept_ve_possible(new_spte)');
-  yield 'xchg';
+  if (preemptible) yield 'xchg';
   const s = slot(sptep);
   const old = s.data[s.i]!;
   s.data[s.i] = new_spte;
@@ -63,6 +63,8 @@ export function* kvm_tdp_mmu_write_spte(sptep: Sptep, old_spte: bigint, new_spte
 
 /** try_cmpxchg64: on failure `expected.v` is refreshed with the current value. */
 export function* try_cmpxchg64(sptep: Sptep, expected: { v: bigint }, new_spte: bigint): Gen<boolean> {
+  // always a yield point: retry loops are built on failed cmpxchgs, and each pass must
+  // count against the step budget even when nothing else would preempt the thread
   yield 'cmpxchg';
   const s = slot(sptep);
   const cur = s.data[s.i]!;
@@ -75,7 +77,7 @@ export function* try_cmpxchg64(sptep: Sptep, expected: { v: bigint }, new_spte: 
 }
 
 export function* tdp_mmu_clear_spte_bits_atomic(sptep: Sptep, mask: bigint): Gen<bigint> {
-  yield 'and';
+  if (preemptible) yield 'and';
   const s = slot(sptep);
   const old = s.data[s.i]!;
   s.data[s.i] = old & ~mask;

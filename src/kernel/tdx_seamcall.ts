@@ -1,7 +1,7 @@
 // The SEAMCALL wrappers of arch/x86/virt/vmx/tdx/tdx.c as the series base has them
 // (pg_level arguments, PFNs for guest pages). Each is a yield point, and each call is
 // recorded with its arguments and the module's status.
-import { ctx, type Gen } from './context.ts';
+import { ctx, preemptible, type Gen } from './context.ts';
 import { page_is_free } from './page_alloc.ts';
 import { statusName } from '../hw/status.ts';
 import type { SeamcallName, SeamcallOut } from '../hw/tdx_module.ts';
@@ -34,66 +34,66 @@ function check_handed_page(pfn: number, name: string): void {
 }
 
 export function* tdh_mem_page_add(gpa: number, pfn: number, source: number | null): Gen<TdxErr> {
-  yield 'seamcall';
+  if (preemptible) yield 'seamcall';
   check_handed_page(pfn, 'TDH.MEM.PAGE.ADD');
   const out = ctx().hw.tdhMemPageAdd(gpa, pfn, source);
   return done('TDH.MEM.PAGE.ADD', out, { gpa, page: pfn, ...(source !== null ? { src: source } : {}) });
 }
 
 export function* tdh_mem_sept_add(gpa: number, level: number, page: number): Gen<TdxErr> {
-  yield 'seamcall';
+  if (preemptible) yield 'seamcall';
   check_handed_page(page, 'TDH.MEM.SEPT.ADD');
   const out = ctx().hw.tdhMemSeptAdd(gpa, level, page);
   return done('TDH.MEM.SEPT.ADD', out, { gpa, level, page });
 }
 
 export function* tdh_mem_page_aug(gpa: number, level: number, pfn: number): Gen<TdxErr> {
-  yield 'seamcall';
+  if (preemptible) yield 'seamcall';
   check_handed_page(pfn, 'TDH.MEM.PAGE.AUG');
   const out = ctx().hw.tdhMemPageAug(gpa, level, pfn);
   return done('TDH.MEM.PAGE.AUG', out, { gpa, level, page: pfn });
 }
 
 export function* tdh_mem_range_block(gpa: number, level: number): Gen<TdxErr> {
-  yield 'seamcall';
+  if (preemptible) yield 'seamcall';
   const out = ctx().hw.tdhMemRangeBlock(gpa, level);
   return done('TDH.MEM.RANGE.BLOCK', out, { gpa, level });
 }
 
 export function* tdh_mem_track(): Gen<TdxErr> {
-  yield 'seamcall';
+  if (preemptible) yield 'seamcall';
   const out = ctx().hw.tdhMemTrack();
   return done('TDH.MEM.TRACK', out, {});
 }
 
 export function* tdh_mem_page_remove(gpa: number, level: number): Gen<TdxErr> {
-  yield 'seamcall';
+  if (preemptible) yield 'seamcall';
   const out = ctx().hw.tdhMemPageRemove(gpa, level);
   return done('TDH.MEM.PAGE.REMOVE', out, { gpa, level });
 }
 
 /** WBINVD of a guest page keyed with the TD's HKID (mk_keyed_paddr on the PFN). */
 export function* tdh_phymem_page_wbinvd_hkid(pfn: number): Gen<TdxErr> {
-  yield 'seamcall';
+  if (preemptible) yield 'seamcall';
   const out = ctx().hw.tdhPhymemPageWbinvd(pfn);
   return done('TDH.PHYMEM.PAGE.WBINVD', out, { page: pfn });
 }
 
 export function* tdh_phymem_page_reclaim(page: number): Gen<TdxErr> {
-  yield 'seamcall';
+  if (preemptible) yield 'seamcall';
   const out = ctx().hw.tdhPhymemPageReclaim(page);
   return done('TDH.PHYMEM.PAGE.RECLAIM', out, { page });
 }
 
 export function* tdh_mr_finalize(): Gen<TdxErr> {
-  yield 'seamcall';
+  if (preemptible) yield 'seamcall';
   const out = ctx().hw.tdhMrFinalize();
   return done('TDH.MR.FINALIZE', out, {});
 }
 
 /** TDH.VP.FLUSH on every vCPU, VPFLUSHDONE, CACHE.WB and KEY.FREEID, as one step. */
 export function* tdh_mng_key_freeid(): Gen<TdxErr> {
-  yield 'seamcall';
+  if (preemptible) yield 'seamcall';
   const out = ctx().hw.releaseHkid();
   return done('TDH.MNG.KEY.FREEID', out, {});
 }
@@ -105,7 +105,7 @@ export function tdx_operand_busy(err: bigint): boolean {
 
 /** TDH.VP.ENTER: the vCPU runs the guest from now on, in the current TLB epoch. */
 export function* tdh_vp_enter(vcpu: number): Gen<TdxErr> {
-  yield 'seamcall';
+  if (preemptible) yield 'seamcall';
   const out = ctx().hw.vcpuEnter(vcpu);
   const ev = { kind: 'seamcall', name: 'TDH.VP.ENTER', vcpu, status: statusName(out.status) };
   ctx().record(ev);

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { STEPS } from '../../versions/index.ts';
 import { replay } from '../../harness/replay.ts';
-import { resolveTrace } from '../../harness/trace.ts';
+import { loadCorpus, resolveTrace } from '../../harness/trace.ts';
 import type { Observation } from '../../harness/observation.ts';
 import type { ObsEvent } from '../../src/kernel/context.ts';
 
@@ -188,6 +188,18 @@ describe('corpus on step 0 (series base)', () => {
   it('replays are deterministic to the byte', () => {
     for (const t of ['teardown', 'concurrent-faults-same-gfn', 'reclaim-fails']) {
       expect(JSON.stringify(run(t))).toBe(JSON.stringify(run(t)));
+    }
+  });
+});
+
+describe('yield points skipped without a pinned schedule', () => {
+  it('change no observation (every corpus trace, first and last step)', () => {
+    for (const s of [STEPS[0]!, STEPS[STEPS.length - 1]!]) {
+      for (const t of loadCorpus()) {
+        const fast = JSON.stringify(replay(t, s));
+        const full = JSON.stringify(replay(t, s, { yieldLog: [] }));
+        expect(fast, `${t.name} on step ${s.manifest.step}`).toBe(full);
+      }
     }
   });
 });
