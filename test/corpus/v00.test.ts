@@ -203,3 +203,14 @@ describe('yield points skipped without a pinned schedule', () => {
     }
   });
 });
+
+describe('zap error path on step 0', () => {
+  it('zap-track-stays-busy: TRACK busy twice bugs the VM, REMOVE fails tracking, the S-EPT leaf stays', () => {
+    const o = run('zap-track-stays-busy');
+    expect(o.events.filter((e) => e.name === 'TDH.MEM.TRACK').map((e) => e.status)).toEqual(['TDX_OPERAND_BUSY', 'TDX_OPERAND_BUSY']);
+    expect(kinds(o, 'bug').map((b) => `${b.site}:${b.silent}`)).toEqual(['tdx_track:false', 'tdx_sept_remove_private_spte:true']);
+    expect(o.events.find((e) => e.name === 'TDH.MEM.PAGE.REMOVE')!.status).toBe('TDX_TLB_TRACKING_NOT_DONE');
+    expect(o.final.sept.map((s) => s.state)).toEqual(['PENDING_BLOCKED']);
+    expect(kinds(o, 'invariant').map((e) => e.rule)).toEqual(['sept-leaf-without-mirror']);
+  });
+});
