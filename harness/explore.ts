@@ -5,6 +5,8 @@
 import fc from 'fast-check';
 import type { StepModel } from '../versions/index.ts';
 import { checkTrace, stepPairs, type CheckResult } from './check.ts';
+import type { Observation } from './observation.ts';
+import { replay } from './replay.ts';
 import { parseTrace, type Trace } from './trace.ts';
 
 const SHARED = 0x800000000000;
@@ -90,16 +92,60 @@ export function exploreRandom(steps: readonly StepModel[], opts: { seed: number;
   return { seed: opts.seed, trace, json: toJson(trace), unexpected: unexpectedOf(trace, steps, opts.from, opts.to) };
 }
 
-/** Random pinned schedules for a trace with several threads; the first that breaks an intent, shrunk. */
-export function exploreInterleavings(trace: Trace, steps: readonly StepModel[], opts: { seed: number; runs: number; from?: number; to?: number }): Counterexample | null {
+/** What a schedule broke on one step that the unscheduled run of the same step does not show. */
+export interface RaceFinding {
+  step: number;
+  /** 'invariant', 'crash', 'livelock', 'deadlock', 'model-error' or 'vm-bugged'. */
+  what: string;
+  detail: string;
+}
+
+export interface RaceCounterexample {
+  seed: number;
+  trace: Trace;
+  json: string;
+  findings: RaceFinding[];
+}
+
+const FAILURE_KINDS = new Set(['invariant', 'crash', 'livelock', 'deadlock', 'model-error']);
+
+function failures(o: Observation): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const e of o.events) {
+    if (!FAILURE_KINDS.has(e.kind)) continue;
+    const { thread: _t, page: _p, ...rest } = e;
+    out.set(JSON.stringify(rest), e.kind);
+  }
+  if (o.final.vm.bugged) out.set('vm-bugged', 'vm-bugged');
+  return out;
+}
+
+/**
+ * Random pinned schedules for a trace with several threads, looking for races: a
+ * schedule under which some step ends in an invariant violation, a BUG(), a livelock,
+ * a deadlock or a bugged VM that the step's unscheduled run does not. (A schedule
+ * counts yield points, and the steps differ in where theirs are, so the same schedule
+ * is a different interleaving on each step: each step is judged against itself.)
+ */
+export function exploreInterleavings(trace: Trace, steps: readonly StepModel[], opts: { seed: number; runs: number; from?: number; to?: number }): RaceCounterexample | null {
   if (trace.threads.length < 2) return null;
+  const lo = opts.from ?? 0;
+  const hi = opts.to ?? steps.length - 1;
+  const inRange = steps.filter((s) => s.manifest.step >= lo && s.manifest.step <= hi);
+  const { schedule: _pinned, ...unpinned } = trace;
+  const base = new Map(inRange.map((s) => [s.manifest.step, failures(replay(unpinned as Trace, s))]));
+  const findingsOf = (schedule: number[]): RaceFinding[] => {
+    const out: RaceFinding[] = [];
+    for (const s of inRange) {
+      const known = base.get(s.manifest.step)!;
+      for (const [key, what] of failures(replay({ ...trace, schedule }, s))) if (!known.has(key)) out.push({ step: s.manifest.step, what, detail: key });
+    }
+    return out;
+  };
   const schedArb = fc.array(fc.integer({ min: 0, max: trace.threads.length - 1 }), { minLength: 1, maxLength: 200 });
-  const withSchedule = (schedule: number[]): Trace => ({ ...trace, schedule });
-  const details = fc.check(
-    fc.property(schedArb, (s) => unexpectedOf(withSchedule(s), steps, opts.from, opts.to).length === 0),
-    { seed: opts.seed, numRuns: opts.runs },
-  );
+  const details = fc.check(fc.property(schedArb, (sch) => findingsOf(sch).length === 0), { seed: opts.seed, numRuns: opts.runs });
   if (!details.failed || !details.counterexample) return null;
-  const t = withSchedule(details.counterexample[0]);
-  return { seed: opts.seed, trace: t, json: toJson(t), unexpected: unexpectedOf(t, steps, opts.from, opts.to) };
+  const schedule = details.counterexample[0];
+  const t: Trace = { ...trace, schedule };
+  return { seed: opts.seed, trace: t, json: toJson(t), findings: findingsOf(schedule) };
 }

@@ -14,7 +14,7 @@ function parseCount(raw: string, what: string): number {
 export function registerExploreCommand(program: Command, ctx: CliContext): void {
   program
     .command('explore')
-    .description('random traces (seeded, shrunk to a minimal counterexample) or random interleavings of one trace')
+    .description('random traces (seeded, shrunk to a minimal counterexample) checked against the intents, or random schedules of one trace checked for races')
     .option('--seed <n>', 'random seed (printed; default: derived from the time)')
     .option('--runs <n>', 'how many traces or schedules to try', '100')
     .option('--interleave <trace>', 'explore pinned schedules of this trace instead of random traces')
@@ -26,23 +26,34 @@ export function registerExploreCommand(program: Command, ctx: CliContext): void 
       const runs = parseCount(opts.runs, '--runs');
       const range = { ...(opts.from !== undefined ? { from: Number(opts.from) } : {}), ...(opts.to !== undefined ? { to: Number(opts.to) } : {}) };
       ctx.out(`explore: seed ${seed}, ${runs} ${opts.interleave ? `schedules of ${opts.interleave}` : 'random traces'}\n`);
-      const found: Counterexample | null = opts.interleave
-        ? exploreInterleavings(resolveTrace(opts.interleave), ctx.steps, { seed, runs, ...range })
-        : exploreRandom(ctx.steps, { seed, runs, ...range });
-      if (!found) {
-        ctx.out('no counterexample: every difference was explained by the steps\' intents\n');
-        return;
-      }
-      ctx.out(`counterexample (replay with --seed ${seed}):\n`);
-      for (const r of found.unexpected) {
-        ctx.out(`  step ${r.step} vs ${r.base}: unexpected\n`);
-        for (const d of r.differences.filter((x) => x.intents.length === 0).slice(0, 8)) ctx.out(`    ${d.side === 'added' ? '+' : '-'} ${JSON.stringify(d.event)}\n`);
+      let json: string;
+      if (opts.interleave) {
+        const race = exploreInterleavings(resolveTrace(opts.interleave), ctx.steps, { seed, runs, ...range });
+        if (!race) {
+          ctx.out('no race: no schedule broke an invariant, crashed, livelocked, deadlocked or bugged the VM where the unscheduled run does not\n');
+          return;
+        }
+        ctx.out(`race (replay with --seed ${seed}):\n`);
+        for (const f of race.findings.slice(0, 12)) ctx.out(`  step ${f.step}: ${f.what} ${f.detail}\n`);
+        json = race.json;
+      } else {
+        const found: Counterexample | null = exploreRandom(ctx.steps, { seed, runs, ...range });
+        if (!found) {
+          ctx.out('no counterexample: every difference was explained by the steps\' intents\n');
+          return;
+        }
+        ctx.out(`counterexample (replay with --seed ${seed}):\n`);
+        for (const r of found.unexpected) {
+          ctx.out(`  step ${r.step} vs ${r.base}: unexpected\n`);
+          for (const d of r.differences.filter((x) => x.intents.length === 0).slice(0, 8)) ctx.out(`    ${d.side === 'added' ? '+' : '-'} ${JSON.stringify(d.event)}\n`);
+        }
+        json = found.json;
       }
       if (opts.out) {
-        writeFileSync(opts.out, found.json);
+        writeFileSync(opts.out, json);
         ctx.out(`trace written to ${opts.out}\n`);
       } else {
-        ctx.out(found.json);
+        ctx.out(json);
       }
       ctx.setExit(1);
     });

@@ -18,6 +18,9 @@ export type SchedEnd =
   | { end: 'deadlock'; threads: string[] }
   | { end: 'model-error'; thread: string; message: string };
 
+/** Yield points where a kernel thread gives up the CPU of its own accord (a retry loop). */
+const VOLUNTARY = new Set(['cond_resched', 'cpu_relax', 'resched']);
+
 export function newThread(id: number, name: string, vcpu: number | null): KThread {
   return { id, name, vcpu, readLocks: new Set(), writeLocks: new Set(), rcuDepth: 0, inOp: false };
 }
@@ -73,6 +76,12 @@ export function runThreads(c: KernelContext, runs: ThreadRun[], schedule: readon
     }
     t.blocked = r.value === BLOCKED;
     if (c.yieldLog) c.yieldLog.push(`${t.thread.id}:${t.blocked ? 'BLOCKED' : String(r.value)}`);
+    // a thread spinning in a retry loop must not starve one that a pinned schedule left
+    // in the middle of an operation (holding an entry FROZEN, say): let that one run
+    if (!(schedule && si < schedule.length) && typeof r.value === 'string' && VOLUNTARY.has(r.value)) {
+      const other: ThreadRun | undefined = runs.find((x) => x !== t && !x.done && !x.blocked && x.thread.inOp);
+      if (other) cur = other;
+    }
     if (!t.blocked) blockedRounds = 0;
     if (t.steps > budget) {
       c.record({ kind: 'livelock', budget });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { STEPS, type StepModel } from '../../versions/index.ts';
 import { exploreInterleavings, exploreRandom } from '../../harness/explore.ts';
 import { resolveTrace } from '../../harness/trace.ts';
+import { makeBroken } from '../broken/broken.ts';
 import type { Gen } from '../../src/kernel/context.ts';
 import type { Kvm } from '../../src/kernel/kvm.ts';
 import type { TraceOp } from '../../src/trace_types.ts';
@@ -43,10 +44,24 @@ describe('explore', () => {
     expect(exploreRandom([base, { ...base, manifest: { ...base.manifest, step: 1 } }], { seed: 3, runs: 20 })).toBeNull();
   });
 
-  it('explores schedules of a multi-thread trace', () => {
-    const t = resolveTrace('concurrent-faults-same-gfn');
-    expect(exploreInterleavings(t, [base, { ...base, manifest: { ...base.manifest, step: 1 } }], { seed: 5, runs: 20 })).toBeNull();
-    const found = exploreInterleavings(resolveTrace('zap-private-range'), [base, broken], { seed: 5, runs: 20 });
-    expect(found?.trace.schedule).toBeDefined();
+  it('finds no race in the real base model on the concurrent-fault trace', () => {
+    expect(exploreInterleavings(resolveTrace('concurrent-faults-same-gfn'), [base], { seed: 5, runs: 30 })).toBeNull();
+  });
+
+  it('finds the race of a model that calls the S-EPT hook without freezing the mirror SPTE', async () => {
+    const dropFreeze = await makeBroken({
+      name: 'explore-drop-freeze',
+      step: 0,
+      file: 'tdp_mmu.ts',
+      find: /\n[ \t]*if \(!\(yield\* try_cmpxchg64\(sptep, old_spte, FROZEN_SPTE\)\)\) return -EBUSY;\n/,
+      replace: '\n',
+      why: 'no freeze before the hook',
+    });
+    const race = exploreInterleavings(resolveTrace('concurrent-faults-same-gfn'), [dropFreeze], { seed: 5, runs: 100 });
+    expect(race).not.toBeNull();
+    expect(race!.trace.schedule!.length).toBeGreaterThan(0);
+    expect(race!.findings.map((f) => f.what)).toContain('vm-bugged');
+    // the same schedule replays to the same finding
+    expect(exploreInterleavings(race!.trace, [dropFreeze], { seed: 5, runs: 100 })?.json).toBe(race!.json);
   });
 });
