@@ -5,7 +5,7 @@ import { InputError } from '../src/cli/errors.ts';
 import type { StepModel } from '../versions/index.ts';
 import { compare, type LayerChoice } from './compare.ts';
 import { explainRange, intentCoverage, coverageGaps, type CoverageEntry, type ExplainedDifference, type Verdict } from './intents.ts';
-import type { FinalState, Observation } from './observation.ts';
+import { emptyFinal, type Observation } from './observation.ts';
 import { replay } from './replay.ts';
 import type { Trace } from './trace.ts';
 
@@ -99,16 +99,6 @@ export function stepPairs(steps: readonly StepModel[], fromRaw?: string | number
   return pairs;
 }
 
-const EMPTY_FINAL: FinalState = {
-  end: 'model-error',
-  vm: { bugged: false, dead: false, td: '-', hkid: false },
-  mirror: [],
-  direct: [],
-  sept: [],
-  septPages: [],
-  pages: { leaked: [], heldByModule: [] },
-  stats: { tdp_mmu_pages: 0, leaves4k: 0 },
-};
 
 /**
  * replay(), but a model that throws outside the scheduler (a bug in the model, not a
@@ -121,7 +111,7 @@ export function safeReplay(trace: Trace, step: StepModel): { obs: Observation; e
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     return {
-      obs: { step: step.manifest.step, trace: trace.name, events: [{ kind: 'model-error', message, thread: null }], final: { ...EMPTY_FINAL } },
+      obs: { step: step.manifest.step, trace: trace.name, events: [{ kind: 'model-error', message, thread: null }], final: emptyFinal('model-error') },
       error: message,
     };
   }

@@ -152,11 +152,6 @@ export function explainDifferences(differences: readonly Difference[], intents: 
   return { verdict, intents: order.map((i) => intents[i]!.id), differences: out, unexplained };
 }
 
-/** Every intent that explains `d` (not only the ones a result is credited with). */
-export function intentsExplaining(d: Difference, intents: readonly Intent[]): string[] {
-  return intents.filter((i) => intentExplains(i, d)).map((i) => i.id);
-}
-
 /** The intents of every step numbered in (lo, hi], in step order. */
 export function intentsBetween(steps: readonly HasManifest[], lo: number, hi: number): StepIntent[] {
   const out: StepIntent[] = [];

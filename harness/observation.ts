@@ -28,6 +28,20 @@ export interface FinalState {
   stats: { tdp_mmu_pages: number; leaves4k: number };
 }
 
+/** A final state with nothing in it (a replay that never got going). */
+export function emptyFinal(end: string): FinalState {
+  return {
+    end,
+    vm: { bugged: false, dead: false, td: '-', hkid: false },
+    mirror: [],
+    direct: [],
+    sept: [],
+    septPages: [],
+    pages: { leaked: [], heldByModule: [] },
+    stats: { tdp_mmu_pages: 0, leaves4k: 0 },
+  };
+}
+
 export interface Observation {
   step: number;
   trace: string;
@@ -63,7 +77,3 @@ export function canonicalizePages(events: ObsEvent[], final: FinalState): void {
   final.pages.heldByModule = final.pages.heldByModule.map(nameOf);
 }
 
-/** A stable one-line key for an event: what the array diff compares. */
-export function eventKey(e: ObsEvent): string {
-  return JSON.stringify(e);
-}

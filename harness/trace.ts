@@ -1,7 +1,7 @@
 // The trace format: JSON files validated with zod. A bad file gets one line naming
 // the file, the JSON path and what was expected (InputError → exit status 2).
 import { readFileSync, readdirSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { InputError } from '../src/cli/errors.ts';
@@ -149,6 +149,3 @@ export function resolveTrace(arg: string): Trace {
   return loadTrace(arg);
 }
 
-export function traceName(file: string): string {
-  return basename(file).replace(/\.trace\.json$/, '');
-}

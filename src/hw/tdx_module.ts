@@ -363,6 +363,15 @@ export class TdxModule {
     return page;
   }
 
+  /**
+   * The operand checks and walk every S-EPT SEAMCALL starts with: a level in
+   * [min, max] and a GPA aligned to it, then the page holding that level's entry.
+   */
+  private locate(gpa: number, level: number, min: number, max: number): SeptPage | SeamcallOut {
+    if (!this.validLevel(level, min, max) || !this.validGpa(gpa, level)) return out(TDX_OPERAND_INVALID);
+    return this.walk(gpa, level) ?? this.walkFailed();
+  }
+
   private errAt(status: bigint, page: SeptPage, i: number): SeamcallOut {
     const s = page.state[i]!;
     const rcx = s === FREE ? 0n : BigInt(page.target[i]!) << 12n;
@@ -430,9 +439,8 @@ export class TdxModule {
     if (inj !== undefined) return out(inj);
     if (this.isTeardown()) return out(TDX_TD_KEYS_NOT_CONFIGURED);
     // allowed in INITIALIZED and RUNNABLE
-    if (!this.validLevel(level, 2, this.rootLevel) || !this.validGpa(gpa, level)) return out(TDX_OPERAND_INVALID);
-    const page = this.walk(gpa, level);
-    if (page === null) return this.walkFailed();
+    const page = this.locate(gpa, level, 2, this.rootLevel);
+    if (!(page instanceof SeptPage)) return page;
     const i = idx(gpa, level);
     // An existing NL_MAPPED entry is only tolerated by the "allow existing"
     // variant of SEPT.ADD, which KVM does not use.
@@ -456,9 +464,8 @@ export class TdxModule {
     if (inj !== undefined) return out(inj);
     if (this.isTeardown()) return out(TDX_TD_KEYS_NOT_CONFIGURED);
     if (this._opState !== 'RUNNABLE') return out(TDX_OP_STATE_INCORRECT);
-    if (!this.validLevel(level, 1, 2) || !this.validGpa(gpa, level)) return out(TDX_OPERAND_INVALID);
-    const page = this.walk(gpa, level);
-    if (page === null) return this.walkFailed();
+    const page = this.locate(gpa, level, 1, 2);
+    if (!(page instanceof SeptPage)) return page;
     const i = idx(gpa, level);
     if (page.state[i] !== FREE) return this.errAt(TDX_EPT_ENTRY_STATE_INCORRECT, page, i);
     const n = level === 2 ? ENTRIES : 1;
@@ -487,9 +494,8 @@ export class TdxModule {
     if (inj !== undefined) return out(inj);
     if (this.isTeardown()) return out(TDX_TD_KEYS_NOT_CONFIGURED);
     // allowed in INITIALIZED and RUNNABLE
-    if (!this.validLevel(level, 1, this.rootLevel) || !this.validGpa(gpa, level)) return out(TDX_OPERAND_INVALID);
-    const page = this.walk(gpa, level);
-    if (page === null) return this.walkFailed();
+    const page = this.locate(gpa, level, 1, this.rootLevel);
+    if (!(page instanceof SeptPage)) return page;
     const i = idx(gpa, level);
     const s = page.state[i]!;
     let next: number;
@@ -524,9 +530,8 @@ export class TdxModule {
     const inj = this.injected('TDH.MEM.PAGE.REMOVE', gpa, undefined);
     if (inj !== undefined) return out(inj);
     if (this.isTeardown()) return out(TDX_TD_KEYS_NOT_CONFIGURED);
-    if (!this.validLevel(level, 1, 3) || !this.validGpa(gpa, level)) return out(TDX_OPERAND_INVALID);
-    const page = this.walk(gpa, level);
-    if (page === null) return this.walkFailed();
+    const page = this.locate(gpa, level, 1, 3);
+    if (!(page instanceof SeptPage)) return page;
     const i = idx(gpa, level);
     const s = page.state[i]!;
     if (!isLeafState(s)) return this.errAt(TDX_EPT_ENTRY_STATE_INCORRECT, page, i);
@@ -554,9 +559,8 @@ export class TdxModule {
     const inj = this.injected('TDH.MEM.SEPT.REMOVE', gpa, undefined);
     if (inj !== undefined) return out(inj);
     if (this.isTeardown()) return out(TDX_TD_KEYS_NOT_CONFIGURED);
-    if (!this.validLevel(level, 2, this.rootLevel) || !this.validGpa(gpa, level)) return out(TDX_OPERAND_INVALID);
-    const page = this.walk(gpa, level);
-    if (page === null) return this.walkFailed();
+    const page = this.locate(gpa, level, 2, this.rootLevel);
+    if (!(page instanceof SeptPage)) return page;
     const i = idx(gpa, level);
     const s = page.state[i]!;
     if (s !== NL_MAPPED && s !== NL_BLOCKED) return this.errAt(TDX_EPT_ENTRY_STATE_INCORRECT, page, i);

@@ -9,23 +9,13 @@ import { registerCommands } from '../../src/cli/commands.ts';
 import { main } from '../../src/cli/main.ts';
 import type { Intent, StepManifest } from '../../src/step_types.ts';
 import type { StepEntry, TraceOp } from '../../src/trace_types.ts';
-import type { FinalState, Observation } from '../../harness/observation.ts';
+import { emptyFinal, type FinalState, type Observation } from '../../harness/observation.ts';
 import { STEPS, type StepModel } from '../../versions/index.ts';
 
 export const BASE: StepModel = STEPS[0]!;
 
 export function final(over: Partial<FinalState> = {}): FinalState {
-  return {
-    end: 'completed',
-    vm: { bugged: false, dead: false, td: 'TD_STATE_RUNNABLE', hkid: true },
-    mirror: [],
-    direct: [],
-    sept: [],
-    septPages: [],
-    pages: { leaked: [], heldByModule: [] },
-    stats: { tdp_mmu_pages: 0, leaves4k: 0 },
-    ...over,
-  };
+  return { ...emptyFinal('completed'), vm: { bugged: false, dead: false, td: 'TD_STATE_RUNNABLE', hkid: true }, ...over };
 }
 
 export function obs(events: ObsEvent[], over: Partial<FinalState> = {}, step = 0): Observation {
