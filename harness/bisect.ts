@@ -2,7 +2,7 @@
 // the step mean to change it? Plus the exit status `git bisect run` wants.
 import type { StepModel } from '../versions/index.ts';
 import { compare, type LayerChoice } from './compare.ts';
-import { explainRange, type ExplainedDifference } from './intents.ts';
+import { attributeRange, explainRange, type ExplainedDifference, type Explanation, type StepExplanation } from './intents.ts';
 import type { Observation } from './observation.ts';
 import { safeReplay } from './check.ts';
 import type { Trace } from './trace.ts';
@@ -34,7 +34,7 @@ export function bisectObservations(steps: readonly StepModel[], obsByStep: Reado
     if (!a || !b) continue;
     const diff = compare(a, b, { layer }).differences;
     if (diff.length === 0) continue;
-    const ex = explainRange(steps, base, step, diff);
+    const ex = explainRange(steps, base, step, diff, layer);
     out.push({
       step,
       base,
@@ -79,4 +79,31 @@ export function bisectExitCode(trace: Trace, steps: readonly StepModel[], raw: s
   const step = findStep(steps, raw);
   if (!step) return 125;
   return behavesLikeBase(trace, steps, step.manifest.step, layer) ? 0 : 1;
+}
+
+/**
+ * Step `a` → step `b` of one trace, each difference attributed to the step that made it
+ * (replaying every registered step in between) and explained only by that step's
+ * intents. Neighbouring steps are the plain comparison.
+ */
+export function explainTraceRange(trace: Trace, steps: readonly StepModel[], a: number, b: number, layer: LayerChoice = 'both'): { a: Observation; b: Observation; approximate: boolean; explanation: Explanation } {
+  const lo = Math.min(a, b);
+  const hi = Math.max(a, b);
+  const path = sorted(steps).filter((s) => s.manifest.step >= lo && s.manifest.step <= hi);
+  if (a > b) path.reverse();
+  const obs = path.map((s) => safeReplay(trace, s).obs);
+  const cmp = compare(obs[0]!, obs[obs.length - 1]!, { layer });
+  if (path.length <= 2) {
+    const ex = explainRange(steps, a, b, cmp.differences, layer);
+    return { a: obs[0]!, b: obs[obs.length - 1]!, approximate: cmp.approximate, explanation: { ...ex, differences: ex.differences.map((d) => ({ ...d, madeBy: Math.max(a, b) })) } };
+  }
+  const perStep: StepExplanation[] = [];
+  for (let i = 1; i < path.length; i++) {
+    const from = path[i - 1]!.manifest.step;
+    const to = path[i]!.manifest.step;
+    const ex = explainRange(steps, from, to, compare(obs[i - 1]!, obs[i]!, { layer }).differences, layer);
+    // the step that made a difference is the later one of the pair, whichever way we walk
+    perStep.push({ step: Math.max(from, to), differences: ex.differences });
+  }
+  return { a: obs[0]!, b: obs[obs.length - 1]!, approximate: cmp.approximate, explanation: attributeRange(cmp.differences, perStep) };
 }

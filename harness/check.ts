@@ -32,6 +32,8 @@ export interface CheckResult {
   approximate?: boolean;
   /** The replay of this step threw (a model bug): the message. */
   error?: string;
+  /** Intents of this step whose witness this trace is, but whose change did not happen here. */
+  missing?: string[];
 }
 
 export interface CheckReport {
@@ -128,7 +130,7 @@ export function checkPair(
   layer: LayerChoice = 'both',
 ): CheckResult {
   const cmp = compare(a, b, { layer });
-  const ex = explainRange(steps, base, step, cmp.differences);
+  const ex = explainRange(steps, base, step, cmp.differences, layer);
   const r: CheckResult = {
     trace,
     step,
@@ -213,10 +215,11 @@ export function buildReport(steps: readonly StepModel[], pairs: readonly StepPai
   // registry skipped over (their intents explain the pair that spans them)
   const coverage = intentCoverage(steps, pairs[0]!.base.manifest.step + 1, to, results);
   const gaps = coverageGaps(coverage);
+  const checked = requireWitnessed(steps, pairs, traces, results);
   const counts: Record<Verdict, number> = { same: 0, intended: 0, unexpected: 0 };
-  for (const r of results) counts[r.verdict]++;
+  for (const r of checked) counts[r.verdict]++;
   const order = new Map(traces.map((t, i) => [t, i]));
-  const sorted = [...results].sort((x, y) => (order.get(x.trace)! - order.get(y.trace)!) || x.step - y.step);
+  const sorted = [...checked].sort((x, y) => (order.get(x.trace)! - order.get(y.trace)!) || x.step - y.step);
   return {
     steps: pairs.map((p) => stepRef(p.step)),
     from,
@@ -228,6 +231,37 @@ export function buildReport(steps: readonly StepModel[], pairs: readonly StepPai
     counts,
     exitCode: counts.unexpected === 0 && gaps.length === 0 ? 0 : 1,
   };
+}
+
+/**
+ * Intended changes must happen: every intent of a checked step names witness traces,
+ * and on each witness that is being checked the intent must explain something at its
+ * step. A result where it does not becomes unexpected, with the intent in `missing`.
+ */
+export function requireWitnessed(steps: readonly StepModel[], pairs: readonly StepPair[], traces: readonly string[], results: readonly CheckResult[]): CheckResult[] {
+  const checkedTraces = new Set(traces);
+  const byKey = new Map(results.map((r) => [`${r.trace}\u0000${r.step}`, r] as const));
+  const out = new Map<CheckResult, CheckResult>();
+  for (const p of pairs) {
+    const lo = p.base.manifest.step;
+    const hi = p.step.manifest.step;
+    for (const s of steps) {
+      const n = s.manifest.step;
+      if (n <= lo || n > hi) continue;
+      for (const intent of s.manifest.intents) {
+        for (const w of intent.witnesses) {
+          if (!checkedTraces.has(w)) continue;
+          const r = byKey.get(`${w}\u0000${hi}`);
+          if (!r || r.intents.includes(intent.id)) continue;
+          const cur = out.get(r) ?? { ...r, missing: [...(r.missing ?? [])] };
+          cur.missing!.push(intent.id);
+          cur.verdict = 'unexpected';
+          out.set(r, cur);
+        }
+      }
+    }
+  }
+  return results.map((r) => out.get(r) ?? r);
 }
 
 export interface CheckOptions {

@@ -28,7 +28,7 @@ export type Side = 'removed' | 'added';
 export interface Difference {
   layer: Layer;
   side: Side;
-  /** The event; final-state entries are `{ kind: 'final', what: <section>, value: <entry> }`. */
+  /** The event; final-state entries are `{ kind: 'final', what: <section>, key, value }`. */
   event: ObsEvent;
 }
 
@@ -149,36 +149,48 @@ export function sameValue(x: unknown, y: unknown): boolean {
   return true;
 }
 
-function objectEntries(o: Record<string, unknown> | undefined): string[] {
+/** One final-state entry: what identifies it in its section, and what it holds. */
+export interface FinalEntry {
+  key: string;
+  value: string;
+}
+
+function fieldEntries(o: object | undefined): FinalEntry[] {
   if (!o) return [];
-  return Object.entries(o).map(([k, v]) => `${k}=${typeof v === 'object' && v !== null ? keyOf(v) : String(v)}`);
+  return Object.entries(o).map(([k, v]) => ({ key: k, value: typeof v === 'object' && v !== null ? keyOf(v) : String(v) }));
+}
+
+function treeEntry(e: { gpa: string; level: number; kind?: string; state?: string; page?: string; accessed?: boolean }): FinalEntry {
+  const parts = [e.kind ?? e.state ?? '?'];
+  if (e.page !== undefined) parts.push(String(e.page));
+  if (e.accessed !== undefined) parts.push(e.accessed ? 'accessed' : 'not-accessed');
+  return { key: `${e.gpa}@L${e.level}`, value: parts.join(' ') };
 }
 
 /**
- * The entries of one final-state section. Scalar sections ('end') are one string;
- * object sections ('vm', 'stats') are `field=value` strings, so that an intent can
- * name one (`{ kind: 'final', what: 'vm', value: 'bugged=true' }`); list sections
- * are their elements.
+ * The entries of one final-state section, each a key (the GPA and level of a tree
+ * entry, the page of a page list, the field of 'vm' and 'stats') and a value, so that
+ * a difference is one entry changed, added or gone, and an intent names it exactly.
  */
-export function finalSection(final: FinalState, what: FinalSection): unknown[] {
+export function finalSection(final: FinalState, what: FinalSection): FinalEntry[] {
   const f = final as Partial<FinalState>;
   switch (what) {
-    case 'end': return f.end === undefined ? [] : [String(f.end)];
-    case 'vm': return objectEntries(f.vm as unknown as Record<string, unknown>);
-    case 'stats': return objectEntries(f.stats as unknown as Record<string, unknown>);
-    case 'mirror': return f.mirror ?? [];
-    case 'direct': return f.direct ?? [];
-    case 'sept': return f.sept ?? [];
-    case 'septPages': return f.septPages ?? [];
-    case 'pages.leaked': return f.pages?.leaked ?? [];
-    case 'pages.heldByModule': return f.pages?.heldByModule ?? [];
+    case 'end': return f.end === undefined ? [] : [{ key: 'end', value: String(f.end) }];
+    case 'vm': return fieldEntries(f.vm);
+    case 'stats': return fieldEntries(f.stats);
+    case 'mirror': return (f.mirror ?? []).map(treeEntry);
+    case 'direct': return (f.direct ?? []).map(treeEntry);
+    case 'sept': return (f.sept ?? []).map(treeEntry);
+    case 'septPages': return (f.septPages ?? []).map((p) => ({ key: String(p), value: 'S-EPT page' }));
+    case 'pages.leaked': return (f.pages?.leaked ?? []).map((l) => ({ key: String(l.page), value: l.what }));
+    case 'pages.heldByModule': return (f.pages?.heldByModule ?? []).map((p) => ({ key: String(p), value: 'held' }));
   }
 }
 
 /** Every final-state entry as an event-like record (what the diff and the text rendering use). */
 export function finalEvents(final: FinalState): ObsEvent[] {
   const out: ObsEvent[] = [];
-  for (const what of FINAL_SECTIONS) for (const value of finalSection(final, what)) out.push({ kind: 'final', what, value });
+  for (const what of FINAL_SECTIONS) for (const e of finalSection(final, what)) out.push({ kind: 'final', what, key: e.key, value: e.value });
   return out;
 }
 
@@ -267,7 +279,7 @@ export function compare(a: Observation, b: Observation, opts: CompareOptions = {
       for (const what of FINAL_SECTIONS) {
         const fr = diffKeyed(finalSection(a.final, what), finalSection(b.final, what), keyOf, { ...dopts, equal: sameValue });
         approximate ||= fr.approximate;
-        for (const c of fr.changes) differences.push({ layer, side: c.side, event: { kind: 'final', what, value: c.item } });
+        for (const c of fr.changes) differences.push({ layer, side: c.side, event: { kind: 'final', what, key: c.item.key, value: c.item.value } });
       }
     }
   }

@@ -1,18 +1,25 @@
 // Verdicts: does a step's declared intent explain each difference it makes?
 //
-// A comparison of step A with step B (A < B) is explained by the union of the intents
-// of the steps after A up to B. A difference is explained when a pattern of one of
-// those intents matches it: the pattern's `side` ('removed' / 'added' / 'either')
-// must fit, and every other field the pattern gives must equal the event's field of
-// the same name. Comparing backwards (A > B) flips every side first, so a diff of
-// 5 → 3 is read as the undo of 3 → 5.
+// Differences are attributed to the trace operation that produced them (every event
+// carries its thread and operation label, "fault#0"). The differences of one
+// operation form a group, and a group is explained only when ONE rewrite of ONE intent
+// accounts for it as a whole: every difference matches one of the rewrite's patterns
+// (or is half of one of its moves), and every pattern is matched by as many
+// differences as its count says. Fragments of several intents that happen to cover a
+// group do not explain it.
 //
-// Verdict per comparison: `same` (no difference), `intended` (every difference is
-// explained), `unexpected` (at least one is not). The intents a result reports are
-// a small set that explains all of its differences (see explainDifferences); an
-// intent credited in no (trace, step) result of a check is a coverage gap.
-import type { EventPattern, Intent, StepManifest } from '../src/step_types.ts';
-import { flipDifference, keyOf, type Difference } from './compare.ts';
+// The final state is explained entry by entry: the differences of one entry (section
+// and key) are explained by a final pattern of an intent that explained an operation
+// group of the same comparison (an intent that did not happen explains no final state).
+//
+// A comparison of step A with step B (A < B) uses the intents of the steps after A up
+// to B (more than one step only where the registry skips steps); comparing backwards
+// flips every side first. Verdict per comparison: `same`, `intended` (every
+// difference explained) or `unexpected`.
+import { exactText, PATTERN_META } from '../src/manifest_rules.ts';
+import type { EventMove, EventPattern, FieldValue, Intent, Rewrite, StepManifest } from '../src/step_types.ts';
+import { flipDifference, keyOf, type Difference, type LayerChoice } from './compare.ts';
+import { layerOf } from './observation.ts';
 
 export type Verdict = 'same' | 'intended' | 'unexpected';
 
@@ -24,6 +31,8 @@ export interface StepIntent extends Intent {
 /** A difference with the ids of the intents that explain it (empty: unexplained). */
 export interface ExplainedDifference extends Difference {
   intents: string[];
+  /** The step that made this difference (range explanations only). */
+  madeBy?: number;
 }
 
 export interface Explanation {
@@ -40,116 +49,203 @@ export interface HasManifest {
   manifest: StepManifest;
 }
 
-function fieldMatches(want: string, got: unknown): boolean {
+function fieldMatches(want: FieldValue, got: unknown): boolean {
+  const text = exactText(want);
+  if (text === null) return got !== undefined; // ANY: the field must exist, any value
   if (got === undefined || got === null) return false;
-  if (typeof got === 'string') return got === want;
-  if (typeof got === 'number' || typeof got === 'boolean' || typeof got === 'bigint') return String(got) === want;
+  if (typeof got === 'string') return got === text;
+  if (typeof got === 'number' || typeof got === 'boolean' || typeof got === 'bigint') return String(got) === text;
   return false;
 }
 
-/** A pattern's fields other than `side`, as [name, value] pairs (computed once per pattern). */
-const fieldCache = new WeakMap<EventPattern, [string, string][]>();
-function fieldsOf(p: EventPattern): [string, string][] {
+/** A pattern's event fields, as [name, value] pairs (computed once per pattern). */
+const fieldCache = new WeakMap<EventPattern, [string, FieldValue][]>();
+function fieldsOf(p: EventPattern): [string, FieldValue][] {
   let f = fieldCache.get(p);
   if (!f) {
-    f = Object.entries(p).filter(([k, v]) => k !== 'side' && v !== undefined).map(([k, v]) => [k, String(v)]);
+    f = Object.entries(p).filter(([k, v]) => !PATTERN_META.has(k) && v !== undefined) as [string, FieldValue][];
     fieldCache.set(p, f);
   }
   return f;
 }
 
-/** Does `p` match the difference `d` (side and every given field)? */
+/** Does `p` match the difference `d` (side, kind and every given field)? */
 export function patternMatches(p: EventPattern, d: Difference): boolean {
-  if (p.side !== 'either' && p.side !== d.side) return false;
+  if (p.side !== d.side) return false;
   const ev = d.event as Record<string, unknown>;
+  if (ev.kind !== p.kind) return false;
   for (const [k, v] of fieldsOf(p)) if (!fieldMatches(v, ev[k])) return false;
   return true;
 }
 
-export function intentExplains(intent: Intent, d: Difference): boolean {
-  for (const p of intent.differences) if (patternMatches(p, d)) return true;
-  return false;
+/** The operation kind of an event's label: "fault#0" → "fault". */
+export function opKind(label: unknown): string {
+  if (typeof label !== 'string') return '-';
+  const i = label.indexOf('#');
+  return i < 0 ? label : label.slice(0, i);
+}
+
+/** The group an event difference belongs to: its thread and operation. */
+function groupKey(d: Difference): string {
+  const ev = d.event as Record<string, unknown>;
+  if (ev.kind === 'final') return `final\u0000${String(ev.what)}\u0000${String(ev.key)}`;
+  return `op\u0000${String(ev.thread)}\u0000${String(ev.op)}`;
+}
+
+function bounds(p: EventPattern): [number, number] {
+  const max = p.count === 'some' ? Infinity : (p.count ?? 1);
+  const min = p.optional !== undefined ? 0 : p.count === 'some' ? 1 : max;
+  return [min, max];
 }
 
 /**
- * The differences an intent's moves explain, pairwise: a removed event matching a
- * move's `from` and the one added event equal to it with `to` applied. Count-preserving.
+ * Pairs removed and added differences by the moves; returns the indices of `group` they
+ * consumed, or null when a move that is not optional pairs nothing.
  */
-function moveHits(intent: Intent, differences: readonly Difference[]): boolean[] {
-  const hit = differences.map(() => false);
-  for (const mv of intent.moves ?? []) {
+function applyMoves(moves: readonly EventMove[], group: readonly Difference[]): Set<number> | null {
+  const used = new Set<number>();
+  for (const mv of moves) {
+    let pairs = 0;
     const added = new Map<string, number[]>();
-    differences.forEach((d, k) => {
-      if (d.side !== 'added' || hit[k] || (d.event as Record<string, unknown>).kind !== mv.kind) return;
+    group.forEach((d, k) => {
+      if (d.side !== 'added' || used.has(k) || (d.event as Record<string, unknown>).kind !== mv.kind) return;
       const key = keyOf(d.event);
       const list = added.get(key);
       if (list) list.push(k);
       else added.set(key, [k]);
     });
-    differences.forEach((d, k) => {
+    group.forEach((d, k) => {
       const ev = d.event as Record<string, unknown>;
-      if (d.side !== 'removed' || hit[k] || ev.kind !== mv.kind) return;
+      if (d.side !== 'removed' || used.has(k) || ev.kind !== mv.kind) return;
       if (!Object.entries(mv.from).every(([f, v]) => fieldMatches(v, ev[f]))) return;
       const partner = added.get(keyOf({ ...ev, ...mv.to }))?.shift();
       if (partner === undefined) return;
-      hit[k] = true;
-      hit[partner] = true;
+      used.add(k);
+      used.add(partner);
+      pairs++;
     });
+    if (pairs === 0 && mv.optional === undefined) return null;
   }
-  return hit;
+  return used;
+}
+
+/** Upper bound on the assignment search for one group and one rewrite. */
+const SEARCH_LIMIT = 20_000;
+
+/**
+ * Does `rw` account for the whole group? Identical differences form classes; each
+ * class is assigned wholly to one pattern it matches, and every pattern's total must
+ * fall within its count. A small depth-first search settles overlapping patterns.
+ */
+export function rewriteExplains(rw: Rewrite, group: readonly Difference[], layer: LayerChoice = 'both'): boolean {
+  const moved = rw.moves && rw.moves.length > 0 ? applyMoves(rw.moves, group) : new Set<number>();
+  if (moved === null) return false;
+  const classes = new Map<string, { d: Difference; n: number }>();
+  group.forEach((d, k) => {
+    if (moved.has(k)) return;
+    const key = d.side + keyOf(d.event);
+    const c = classes.get(key);
+    if (c) c.n++;
+    else classes.set(key, { d, n: 1 });
+  });
+  // a one-layer comparison cannot see the other layer's half of a rewrite
+  const pats = layer === 'both' ? rw.events : rw.events.filter((p) => layerOf(p.kind) === layer);
+  const list = [...classes.values()].map((c) => ({ n: c.n, cands: pats.map((p, i) => (patternMatches(p, c.d) ? i : -1)).filter((i) => i >= 0) }));
+  if (list.some((c) => c.cands.length === 0)) return false;
+  if (moved.size === 0 && list.length === 0) return false;
+  list.sort((x, y) => x.cands.length - y.cands.length);
+  const b = pats.map(bounds);
+  const total = pats.map(() => 0);
+  let budget = SEARCH_LIMIT;
+  const search = (i: number): boolean => {
+    if (--budget < 0) return false;
+    if (i === list.length) return b.every(([min], k) => total[k]! >= min);
+    const c = list[i]!;
+    for (const p of c.cands) {
+      if (total[p]! + c.n > b[p]![1]) continue;
+      total[p]! += c.n;
+      if (search(i + 1)) return true;
+      total[p]! -= c.n;
+    }
+    return false;
+  };
+  return search(0);
+}
+
+function rewriteOps(rw: Rewrite): string[] {
+  return Array.isArray(rw.op) ? rw.op : [rw.op];
+}
+
+/** The first intent (declaration order) one of whose rewrites explains the whole group: [intent, rewrite]. */
+function explainGroup(group: readonly Difference[], intents: readonly Intent[], layer: LayerChoice): [number, number] | null {
+  const ev = group[0]!.event as Record<string, unknown>;
+  const kind = opKind(ev.op);
+  for (let i = 0; i < intents.length; i++) {
+    const rws = intents[i]!.rewrites;
+    for (let r = 0; r < rws.length; r++) {
+      if (!rewriteOps(rws[r]!).includes(kind)) continue;
+      if (rewriteExplains(rws[r]!, group, layer)) return [i, r];
+    }
+  }
+  return null;
 }
 
 /**
- * Classifies a list of differences against a set of intents.
- *
- * When intents overlap (two intents of a step share a pattern), the result credits a
- * small set of intents that together explain every explainable difference, chosen
- * greedily: first the intent that explains the most differences (declaration order
- * breaks ties), then the one that explains most of the rest, and so on. Each
- * difference lists the chosen intents that explain it. So a trace that shows one
- * scenario witnesses that scenario's intent, not every intent that happens to share
- * one of its patterns — coverage gaps stay visible.
+ * Classifies a list of differences (of one comparison) against a set of intents:
+ * operation groups first, then final-state entries with the intents that happened.
  */
-export function explainDifferences(differences: readonly Difference[], intents: readonly Intent[]): Explanation {
-  // identical differences (a splat repeated for 512 children) are matched once
-  const memo = new Map<string, boolean[]>();
-  const perDiff = differences.map((d) => {
-    const k = d.side + keyOf(d.event);
-    let m = memo.get(k);
-    if (!m) memo.set(k, (m = intents.map((i) => intentExplains(i, d))));
-    return m;
+export function explainDifferences(differences: readonly Difference[], intents: readonly Intent[], layer: LayerChoice = 'both'): Explanation {
+  const groups = new Map<string, number[]>();
+  differences.forEach((d, k) => {
+    const g = groupKey(d);
+    const list = groups.get(g);
+    if (list) list.push(k);
+    else groups.set(g, [k]);
   });
-  const matches = intents.map((intent, i) => {
-    const moved = intent.moves ? moveHits(intent, differences) : null;
-    return perDiff.map((m, k) => m[i]! || (moved !== null && moved[k]!));
-  });
-  const explainable = differences.map((_, k) => matches.some((m) => m[k]));
-  const chosen = new Set<number>();
-  const covered = differences.map(() => false);
-  for (;;) {
-    let best = -1;
-    let bestCount = 0;
-    for (let i = 0; i < matches.length; i++) {
-      if (chosen.has(i)) continue;
-      const m = matches[i]!;
-      let n = 0;
-      for (let k = 0; k < m.length; k++) if (m[k] && !covered[k]) n++;
-      if (n > bestCount) {
-        best = i;
-        bestCount = n;
-      }
+  const by = differences.map(() => -1);
+  const finals: number[][] = [];
+  /** intent → rewrite indices that explained a group, and the differences they explained */
+  const used = new Map<number, Map<number, number[]>>();
+  for (const [g, ks] of groups) {
+    if (g.startsWith('final\u0000')) {
+      finals.push(ks);
+      continue;
     }
-    if (best < 0) break;
-    chosen.add(best);
-    matches[best]!.forEach((hit, k) => {
-      if (hit) covered[k] = true;
-    });
+    const hit = explainGroup(ks.map((k) => differences[k]!), intents, layer);
+    if (!hit) continue;
+    const [i, r] = hit;
+    let m = used.get(i);
+    if (!m) used.set(i, (m = new Map()));
+    m.set(r, [...(m.get(r) ?? []), ...ks]);
   }
-  const order = [...chosen].sort((x, y) => x - y);
-  const out: ExplainedDifference[] = differences.map((d, k) => ({ ...d, intents: order.filter((i) => matches[i]![k]).map((i) => intents[i]!.id) }));
-  const unexplained = differences.filter((_, k) => !explainable[k]);
+  // final-state entries: patterns of the intents (and rewrites) that happened
+  const finalPatterns = (i: number): EventPattern[] => [...(intents[i]!.final ?? []), ...[...used.get(i)!.keys()].flatMap((r) => intents[i]!.rewrites[r]!.final ?? [])];
+  const finalBy = differences.map(() => -1);
+  const active = [...used.keys()].sort((x, y) => x - y);
+  for (const ks of finals) {
+    const group = ks.map((k) => differences[k]!);
+    const i = active.find((a) => group.every((d) => finalPatterns(a).some((p) => patternMatches(p, d))));
+    if (i !== undefined) for (const k of ks) finalBy[k] = i;
+  }
+  // the final-state changes an intent (or one of its rewrites) declares must be seen
+  const required = (p: EventPattern): boolean => p.optional === undefined;
+  const seen = (p: EventPattern): boolean => differences.some((d, k) => finalBy[k]! >= 0 && patternMatches(p, d));
+  const credited = new Set<number>();
+  for (const i of active) {
+    const intentOk = (intents[i]!.final ?? []).filter(required).every(seen);
+    for (const [r, ks] of used.get(i)!) {
+      if (!intentOk || !(intents[i]!.rewrites[r]!.final ?? []).filter(required).every(seen)) continue;
+      credited.add(i);
+      for (const k of ks) by[k] = i;
+    }
+  }
+  differences.forEach((_, k) => {
+    if (finalBy[k]! >= 0 && credited.has(finalBy[k]!)) by[k] = finalBy[k]!;
+  });
+  const out: ExplainedDifference[] = differences.map((d, k) => ({ ...d, intents: by[k]! >= 0 ? [intents[by[k]!]!.id] : [] }));
+  const unexplained = differences.filter((_, k) => by[k]! < 0);
   const verdict: Verdict = differences.length === 0 ? 'same' : unexplained.length === 0 ? 'intended' : 'unexpected';
-  return { verdict, intents: order.map((i) => intents[i]!.id), differences: out, unexplained };
+  return { verdict, intents: [...credited].sort((x, y) => x - y).map((i) => intents[i]!.id), differences: out, unexplained };
 }
 
 /** The intents of every step numbered in (lo, hi], in step order. */
@@ -165,13 +261,55 @@ export function intentsBetween(steps: readonly HasManifest[], lo: number, hi: nu
 
 /**
  * Explains the differences of step `a` → step `b` (as compareObservations(obs(a),
- * obs(b)) lists them) with the intents of the steps in between.
+ * obs(b)) lists them) with the intents of the steps in between. For neighbouring steps
+ * (or steps the registry has nothing between); a longer range is explained step by
+ * step with attributeRange().
  */
-export function explainRange(steps: readonly HasManifest[], a: number, b: number, differences: readonly Difference[]): Explanation {
-  if (a <= b) return explainDifferences(differences, intentsBetween(steps, a, b));
+export function explainRange(steps: readonly HasManifest[], a: number, b: number, differences: readonly Difference[], layer: LayerChoice = 'both'): Explanation {
+  if (a <= b) return explainDifferences(differences, intentsBetween(steps, a, b), layer);
   // backwards: b → a is the forward comparison; explain the flipped differences, report them as given
-  const r = explainDifferences(differences.map(flipDifference), intentsBetween(steps, b, a));
+  const r = explainDifferences(differences.map(flipDifference), intentsBetween(steps, b, a), layer);
   return { ...r, differences: r.differences.map((d) => ({ ...flipDifference(d), intents: d.intents })), unexplained: r.unexplained.map(flipDifference) };
+}
+
+/** One neighbouring comparison of a range: the step it reaches and its explained differences. */
+export interface StepExplanation {
+  step: number;
+  differences: readonly ExplainedDifference[];
+}
+
+/**
+ * Range attribution: each difference of A → B is credited to the step that made it (the
+ * first neighbouring comparison, in the direction of travel, that has the same
+ * difference) and explained only as that step's comparison explains it. A difference no
+ * single step made (it only appears through the combination of several) is unexplained.
+ * `perStep` lists the neighbouring comparisons from A towards B, each as
+ * explainRange gave it (already flipped when going backwards).
+ */
+export function attributeRange(differences: readonly Difference[], perStep: readonly StepExplanation[]): Explanation {
+  const pool = perStep.map((s) => {
+    const m = new Map<string, ExplainedDifference[]>();
+    for (const d of s.differences) {
+      const k = d.side + keyOf(d.event);
+      const list = m.get(k);
+      if (list) list.push(d);
+      else m.set(k, [d]);
+    }
+    return m;
+  });
+  const out: ExplainedDifference[] = differences.map((d) => {
+    const k = d.side + keyOf(d.event);
+    for (let i = 0; i < pool.length; i++) {
+      const hit = pool[i]!.get(k)?.shift();
+      if (hit) return { ...d, intents: hit.intents, madeBy: perStep[i]!.step };
+    }
+    return { ...d, intents: [] };
+  });
+  const unexplained = out.filter((d) => d.intents.length === 0).map(({ intents: _i, madeBy: _m, ...d }) => d);
+  const ids: string[] = [];
+  for (const d of out) for (const id of d.intents) if (!ids.includes(id)) ids.push(id);
+  const verdict: Verdict = differences.length === 0 ? 'same' : unexplained.length === 0 ? 'intended' : 'unexpected';
+  return { verdict, intents: ids, differences: out, unexplained };
 }
 
 export interface CoverageEntry {

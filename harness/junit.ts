@@ -47,7 +47,8 @@ export function toJunit(r: CheckReport, opts: { name?: string; timeSeconds?: num
       continue;
     }
     const unexplained = x.differences.filter((d) => d.intents.length === 0).length;
-    const message = x.error !== undefined ? `replay failed: ${x.error}` : `${unexplained} unexpected difference${unexplained === 1 ? '' : 's'} vs step ${pad2(x.base)}`;
+    const missing = x.missing && x.missing.length > 0 ? `intended change missing: ${x.missing.join(', ')}` : '';
+    const message = x.error !== undefined ? `replay failed: ${x.error}` : unexplained > 0 ? `${unexplained} unexpected difference${unexplained === 1 ? '' : 's'} vs step ${pad2(x.base)}${missing ? '; ' + missing : ''}` : missing;
     const body = x.differences.map((d) => formatDifference(d)).join('\n');
     out.push(head);
     out.push(`      <failure message="${xmlEscape(message)}" type="unexpected">${xmlEscape(body)}</failure>`);

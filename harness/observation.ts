@@ -1,5 +1,7 @@
 // What one replay of one trace on one step yields, and the two layers it splits into.
-import type { ObsEvent } from '../src/kernel/context.ts';
+import type { KernelContext, ObsEvent } from '../src/kernel/context.ts';
+import type { Kvm } from '../src/kernel/kvm.ts';
+import type { KvmMmuPage } from '../src/kernel/mmu_page.ts';
 
 export type Layer = 'functional' | 'diagnostic';
 
@@ -50,21 +52,51 @@ export interface Observation {
 }
 
 /**
- * Renames page frames in order of first appearance (P1, P2, …), so that a step that
- * allocates in another order shows no false difference. Events first, then the final
- * state; both are rewritten in place (they are fresh objects of one replay).
+ * Names a page frame by what it is, not by when it first appears, so that a step which
+ * drops or adds one event does not rename other pages: a page table of level L whose
+ * first entry maps gfn G is "mirror.L<L>@<G>" (or "direct.…"), the S-EPT page donated
+ * for it "sept.L<L>@<G>", guest memory "gmem@<G>" / "host@<G>", a populate source "src".
+ * Frames that would share a name (a table freed and allocated again for the same range)
+ * get "#2", "#3" … in order of first appearance.
  */
-export function canonicalizePages(events: ObsEvent[], final: FinalState): void {
+export function pageNamer(c: KernelContext, kvm: Kvm): (pfn: unknown) => string {
+  const gfnOf = new Map<number, string>();
+  for (const [gfn, pfn] of kvm.gmem_pfns) gfnOf.set(pfn, `gmem@0x${gfn.toString(16)}`);
+  for (const [gfn, pfn] of kvm.host_pfns) gfnOf.set(pfn, `host@0x${gfn.toString(16)}`);
+  const baseName = (pfn: number): string => {
+    const f = c.frames.get(pfn);
+    if (!f) return 'unknown';
+    const guest = gfnOf.get(pfn);
+    if (guest) return guest;
+    const sp = f.sp as KvmMmuPage | null;
+    if ((f.kind === 'spt' || f.kind === 'external_spt') && sp) {
+      const where = `L${sp.role.level}@0x${sp.gfn.toString(16)}`;
+      if (f.kind === 'external_spt') return `sept.${where}`;
+      return `${sp.role.is_mirror ? 'mirror' : 'direct'}.${where}`;
+    }
+    return f.kind === 'spt' ? 'spt.unused' : f.kind;
+  };
   const names = new Map<unknown, string>();
-  const nameOf = (pfn: unknown): string => {
+  const used = new Map<string, number>();
+  return (pfn: unknown): string => {
     if (pfn === null) return 'NULL'; // a NULL page handed on, as a broken caller might
     let n = names.get(pfn);
-    if (!n) {
-      n = `P${names.size + 1}`;
+    if (n === undefined) {
+      const base = typeof pfn === 'number' ? baseName(pfn) : `?${String(pfn)}`;
+      const k = (used.get(base) ?? 0) + 1;
+      used.set(base, k);
+      n = k === 1 ? base : `${base}#${k}`;
       names.set(pfn, n);
     }
     return n;
   };
+}
+
+/**
+ * Renames page frames with `nameOf` (see pageNamer), events first, then the final
+ * state; both are rewritten in place (they are fresh objects of one replay).
+ */
+export function canonicalizePages(events: ObsEvent[], final: FinalState, nameOf: (pfn: unknown) => string): void {
   for (const e of events) {
     if (e.page !== undefined) e.page = nameOf(e.page);
     if (e.src !== undefined) e.src = nameOf(e.src);
@@ -76,4 +108,3 @@ export function canonicalizePages(events: ObsEvent[], final: FinalState): void {
   for (const l of final.pages.leaked) l.page = nameOf(l.page);
   final.pages.heldByModule = final.pages.heldByModule.map(nameOf);
 }
-

@@ -9,7 +9,7 @@ import { TdxModule } from '../src/hw/tdx_module.ts';
 import type { TraceOp } from '../src/trace_types.ts';
 import type { StepModel } from '../versions/index.ts';
 import { checkInvariants, finalState } from './state.ts';
-import { canonicalizePages, type Observation } from './observation.ts';
+import { canonicalizePages, pageNamer, type Observation } from './observation.ts';
 import type { Trace } from './trace.ts';
 
 export interface ReplayOptions {
@@ -51,6 +51,7 @@ export function replay(trace: Trace, step: StepModel, opts: ReplayOptions = {}):
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
         t.inOp = true;
+        t.opLabel = label(i);
         const value = op.op === 'inject_busy' || op.op === 'inject_status' ? yield* applyInjection(hw, op) : yield* step.entry.run(kvm, op);
         t.inOp = false;
         if (op.op === 'destroy') destroyed = true;
@@ -65,6 +66,7 @@ export function replay(trace: Trace, step: StepModel, opts: ReplayOptions = {}):
     const setupOps: TraceOp[] = trace.vm.td === 'runnable' ? [{ op: 'finalize' }] : [];
     function* setup(): Gen {
       setupThread.inOp = true;
+      setupThread.opLabel = 'load_mmu';
       yield* step.entry.load_mmu(kvm);
       setupThread.inOp = false;
       yield* body(setupThread, setupOps, () => 'finalize');
@@ -89,7 +91,7 @@ export function replay(trace: Trace, step: StepModel, opts: ReplayOptions = {}):
 
     const final = finalState(kvm, end.end, destroyed);
     const events = c.events ?? [];
-    canonicalizePages(events, final);
+    canonicalizePages(events, final, pageNamer(c, kvm));
     return { step: step.manifest.step, trace: trace.name, events, final };
   } catch (e) {
     if (e instanceof HostCrash) throw new Error(`unexpected crash outside the scheduler: ${e.message}`);

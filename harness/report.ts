@@ -79,17 +79,15 @@ export function wrapText(text: string, width = 80, indent = '      '): string {
 
 /** One event, or final-state entry, on one line without padding: "vcpu0 seamcall name=… status=…". */
 export function formatEventCompact(e: Record<string, unknown>): string {
-  if (e.kind === 'final') {
-    const v = e.value;
-    return `final ${String(e.what)} ${typeof v === 'object' && v !== null ? toJson(v) : String(v)}`;
-  }
+  if (e.kind === 'final') return `final ${String(e.what)} ${String(e.key)} = ${String(e.value)}`;
   return formatEvent(e).replace(/ {2,}/g, ' ').trim();
 }
 
 /** A difference as one line: "- functional  vcpu0 result name=fault value=-EIO". */
-export function formatDifference(d: { layer: string; side: string; event: Record<string, unknown>; intents?: readonly string[] }, style: Style = { color: false }): string {
+export function formatDifference(d: { layer: string; side: string; event: Record<string, unknown>; intents?: readonly string[]; madeBy?: number }, style: Style = { color: false }): string {
   const sign = d.side === 'removed' ? '-' : '+';
-  const why = d.intents === undefined ? '' : d.intents.length > 0 ? `  [${d.intents.join(', ')}]` : '  [unexpected]';
+  const by = d.madeBy === undefined ? '' : `step ${pad2(d.madeBy)}: `;
+  const why = d.intents === undefined ? '' : d.intents.length > 0 ? `  [${by}${d.intents.join(', ')}]` : d.madeBy !== undefined ? `  [${by}unexpected]` : '  [unexpected]';
   const line = `${sign} ${d.layer === 'functional' ? 'fn  ' : 'diag'} ${formatEventCompact(d.event)}${why}`;
   if (!style.color) return line;
   return paint(line, d.side === 'removed' ? 'red' : 'green', style);
@@ -161,8 +159,11 @@ export function formatCheckText(r: CheckReport, style: Style = { color: false },
     out.push(paint('Unexpected:', 'bold', style));
     for (const x of bad) {
       const unexplained = x.differences.filter((d) => d.intents.length === 0);
-      const what = x.error !== undefined ? `the replay failed: ${x.error}` : `${unexplained.length} of ${x.differences.length} difference${x.differences.length === 1 ? '' : 's'} not explained`;
-      out.push(`${markOf('unexpected', style)} ${x.trace}, step ${pad2(x.step)} vs ${pad2(x.base)}: ${what}`);
+      const parts: string[] = [];
+      if (x.error !== undefined) parts.push(`the replay failed: ${x.error}`);
+      else if (unexplained.length > 0) parts.push(`${unexplained.length} of ${x.differences.length} difference${x.differences.length === 1 ? '' : 's'} not explained`);
+      if (x.missing && x.missing.length > 0) parts.push(`intended change missing: ${x.missing.join(', ')}`);
+      out.push(`${markOf('unexpected', style)} ${x.trace}, step ${pad2(x.step)} vs ${pad2(x.base)}: ${parts.join('; ')}`);
       for (const d of x.differences) out.push('    ' + formatDifference(d, style));
     }
   }

@@ -4,33 +4,42 @@
 // with the functions whose bodies really differ from the previous step.
 
 /** Which side of a step-to-step difference an event stands on. */
-export type DiffSide = 'removed' | 'added' | 'either';
+export type DiffSide = 'removed' | 'added';
+
+/** "Any value" for one field of a pattern, always with the reason the intent means it. */
+export interface AnyValue {
+  any: string;
+}
+
+/** A wildcard for one identifying field: `gfn: ANY('each child entry of the removed table')`. */
+export function ANY(why: string): AnyValue {
+  return { any: why };
+}
+
+/** The value a pattern gives for a field: exact (compared as text), or ANY(reason). */
+export type FieldValue = string | number | boolean | AnyValue;
 
 /**
- * A pattern over one observation event (or one final-state entry) that a step
- * means to change. Every field given must equal the event's field of the same
- * name; fields left out match anything.
+ * A pattern over one observation event, or one final-state entry (kind 'final').
+ * It must give every field that identifies an event of its kind (see
+ * src/manifest_rules.ts: a tracepoint's name, gfn, level, old and new; a SEAMCALL's
+ * name, GPA, level and status …), each exactly or as ANY(reason); the manifest loader
+ * rejects a pattern that leaves one out. Fields that do not identify an event (thread,
+ * `silent`, a kick's vCPU list) are compared only when given.
  */
 export interface EventPattern {
   side: DiffSide;
-  /** Event kind: 'seamcall' | 'result' | 'bug' | 'warn' | 'mmu_warn' | 'lockdep' | 'free' | 'kick' | 'vm' | 'invariant' | 'leak' | 'final' … */
+  /** 'seamcall' | 'tdcall' | 'tracepoint' | 'result' | 'bug' | 'warn' | 'mmu_warn' | 'lockdep' | 'free' | 'kick' | 'vm' | 'invariant' | 'final' … */
   kind: string;
-  /** Function the diagnostic fired in (bug / warn / lockdep / mmu_warn). */
-  site?: string;
-  /** SEAMCALL name ('TDH.MEM.PAGE.AUG'), or the operation name for results. */
-  name?: string;
-  /** Operation result value ('-EBUSY', '-EIO', '0', 'RET_PF_RETRY' …). */
-  value?: string;
-  /** SEAMCALL status name ('TDX_SUCCESS', 'TDX_OPERAND_BUSY' …). */
-  status?: string;
-  /** Page kind for free/leak events ('external_spt', 'spt'), or final-state section. */
-  what?: string;
-  /** Condition text of a diagnostic, when the intent is that specific. */
-  cond?: string;
-  /** VM state of a 'vm' event ('bugged'). */
-  state?: string;
-  /** Request of a 'kick' event ('KVM_REQ_OUTSIDE_GUEST_MODE', 'KVM_REQ_VM_DEAD'). */
-  request?: string;
+  /**
+   * How many events of this operation the pattern stands for: exactly that many
+   * (default 1), or 'some' (one or more: the same change made for each entry of a
+   * range or table).
+   */
+  count?: number | 'some';
+  /** The change may not happen in every occurrence of the operation: the reason (makes the count's minimum 0). */
+  optional?: string;
+  [field: string]: FieldValue | number | 'some' | undefined;
 }
 
 /**
@@ -43,6 +52,30 @@ export interface EventMove {
   kind: string;
   from: Record<string, string>;
   to: Record<string, string>;
+  /**
+   * A move pairs at least one event in every operation its rewrite explains, unless
+   * this gives the reason it may not (the operation does not always reach that code).
+   */
+  optional?: string;
+}
+
+/**
+ * What a patch does to one kind of trace operation: the removed and added events that
+ * go together. The differences a step makes inside one occurrence of the operation
+ * are explained only when one rewrite accounts for all of them, and for each pattern
+ * the number of events its count requires.
+ */
+export interface Rewrite {
+  /** The trace operation(s) ('fault', 'probe_set_spte', 'zap_gfn_range' …; 'load_mmu' for set-up). */
+  op: string | string[];
+  events: EventPattern[];
+  /** Count-preserving pairs (renames, folds) this rewrite also makes. */
+  moves?: EventMove[];
+  /**
+   * Final-state entries this rewrite changes (kind 'final'): each must be seen in every
+   * comparison where the rewrite explained an operation (unless `optional`).
+   */
+  final?: EventPattern[];
 }
 
 /** One behaviour change a patch means to make. */
@@ -50,10 +83,20 @@ export interface Intent {
   /** Stable id, unique within the series: 'vNN-<short-name>'. */
   id: string;
   summary: string;
-  /** Every difference this intent explains matches one of these patterns… */
-  differences: EventPattern[];
-  /** …or is one half of a removed/added pair one of these moves explains. */
-  moves?: EventMove[];
+  /**
+   * Corpus traces on which this change must be observed at the intent's step (compared
+   * with the step before): if it is not, the result is unexpected ("intended change
+   * missing").
+   */
+  witnesses: string[];
+  rewrites: Rewrite[];
+  /**
+   * Final-state entries this change leaves different (kind 'final': section `what`, entry
+   * `key`, entry `value`), explained only in a comparison where one of its rewrites
+   * happened, and each required there unless `optional` (a rewrite's own `final` is for
+   * entries only that rewrite changes).
+   */
+  final?: EventPattern[];
 }
 
 /** A choice taken for a point series.md marks [U], with the trace that shows it. */

@@ -3,6 +3,7 @@
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { validateManifest } from '../src/manifest_rules.ts';
 import type { StepInfo, StepManifest } from '../src/step_types.ts';
 import type { StepEntry } from '../src/trace_types.ts';
 
@@ -18,6 +19,7 @@ async function loadStep(folder: string): Promise<StepModel> {
   const e = (await import(pathToFileURL(join(dir, 'entry.ts')).href)) as { entry: StepEntry };
   const expected = `v${String(m.manifest.step).padStart(2, '0')}-${m.manifest.slug}`;
   if (folder !== expected) throw new Error(`versions/${folder}: manifest says ${expected}`);
+  validateManifest(m.manifest, `versions/${folder}/step.ts`);
   return { manifest: m.manifest, dir, entry: e.entry };
 }
 
@@ -25,6 +27,7 @@ async function loadStep(folder: string): Promise<StepModel> {
 export async function loadStepFrom(dir: string): Promise<StepModel> {
   const m = (await import(pathToFileURL(join(dir, 'step.ts')).href)) as { manifest: StepManifest };
   const e = (await import(pathToFileURL(join(dir, 'entry.ts')).href)) as { entry: StepEntry };
+  validateManifest(m.manifest, join(dir, 'step.ts'));
   return { manifest: m.manifest, dir, entry: e.entry };
 }
 

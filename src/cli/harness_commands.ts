@@ -6,11 +6,12 @@ import type { CliContext } from './commands.ts';
 import { InputError } from './errors.ts';
 import { kernelBisectExitCode } from './link_commands.ts';
 import { STEPS, type StepModel } from '../../versions/index.ts';
-import { behavesLikeBase, bisectExitCode, bisectTrace, findStep } from '../../harness/bisect.ts';
+import { behavesLikeBase, bisectExitCode, bisectTrace, explainTraceRange, findStep } from '../../harness/bisect.ts';
 import { checkDistinctNames, runCheck, safeReplay, stepPairs, type CheckReport } from '../../harness/check.ts';
 import { compare, finalEvents, type LayerChoice } from '../../harness/compare.ts';
-import { explainRange } from '../../harness/intents.ts';
+import { draftGroups, formatDraft } from '../../harness/draft.ts';
 import { toJunit } from '../../harness/junit.ts';
+import { formatMutateText, OPERATORS, runMutate, type Operator } from '../../harness/mutate.ts';
 import { buildMatrix, formatChangesText, formatMatrixText, matrixChanges } from '../../harness/matrix.ts';
 import { layerOf, type Observation } from '../../harness/observation.ts';
 import { runCheckPool } from '../../harness/pool.ts';
@@ -142,12 +143,13 @@ function diffCommand(ctx: CliContext, traceArg: string, aRaw: string, bRaw: stri
   const a = stepArg(aRaw, ctx.steps, 'step A');
   const b = stepArg(bRaw, ctx.steps, 'step B');
   const trace = resolveTrace(traceArg);
-  const oa = safeReplay(trace, a).obs;
-  const ob = safeReplay(trace, b).obs;
   const an = a.manifest.step;
   const bn = b.manifest.step;
-  const cmp = compare(oa, ob, { layer });
-  const ex = explainRange(ctx.steps, an, bn, cmp.differences);
+  const range = explainTraceRange(trace, ctx.steps, an, bn, layer);
+  const oa = range.a;
+  const ob = range.b;
+  const ex = range.explanation;
+  const cmp = { differences: ex.differences, approximate: range.approximate };
   const patch = createTwoFilesPatch(
     `step-${pad2(an)}`, `step-${pad2(bn)}`,
     observationLines(oa, layer).join('\n') + '\n', observationLines(ob, layer).join('\n') + '\n',
@@ -162,7 +164,7 @@ function diffCommand(ctx: CliContext, traceArg: string, aRaw: string, bRaw: stri
   const hi = Math.max(an, bn);
   const out: string[] = [];
   const span = lo === hi ? 'no step' : lo + 1 === hi ? `step ${pad2(hi)}` : `steps ${pad2(lo + 1)}..${pad2(hi)}`;
-  out.push(`diff ${trace.name}: step ${pad2(an)} -> step ${pad2(bn)} (${layerName(layer)}; explained by the intents of ${span}${an > bn ? ', sides reversed' : ''})`);
+  out.push(`diff ${trace.name}: step ${pad2(an)} -> step ${pad2(bn)} (${layerName(layer)}; each difference credited to the step of ${span} that made it and explained by that step's intents${an > bn ? ', sides reversed' : ''})`);
   if (cmp.differences.length === 0) {
     out.push('the observations are the same');
     ctx.out(out.join('\n') + '\n');
@@ -176,6 +178,36 @@ function diffCommand(ctx: CliContext, traceArg: string, aRaw: string, bRaw: stri
     ? `verdict: intended (${ex.intents.join(', ')})`
     : `verdict: unexpected (${ex.unexplained.length} not explained${ex.intents.length > 0 ? `; explained by ${ex.intents.join(', ')}` : ''})`);
   ctx.out(out.join('\n') + '\n');
+}
+
+interface MutateOpts {
+  step?: string[];
+  seed: string;
+  operators?: string;
+  limit?: string;
+  json?: boolean;
+}
+
+function wholeNumber(raw: string, name: string): number {
+  if (!/^\d+$/.test(raw.trim())) throw new InputError(`${name} must be a whole number, got "${raw}"`);
+  return Number(raw.trim());
+}
+
+async function mutateCommand(ctx: CliContext, opts: MutateOpts): Promise<void> {
+  const seed = wholeNumber(opts.seed, '--seed');
+  const limit = opts.limit === undefined ? undefined : wholeNumber(opts.limit, '--limit');
+  const only = opts.step?.map((s) => stepArg(s, ctx.steps, '--step').manifest.step);
+  let operators: Operator[] | undefined;
+  if (opts.operators !== undefined) {
+    operators = opts.operators.split(',').map((o) => o.trim()).filter((o) => o !== '') as Operator[];
+    const bad = operators.find((o) => !(OPERATORS as readonly string[]).includes(o));
+    if (bad !== undefined || operators.length === 0) throw new InputError(`--operators: unknown operator "${bad ?? ''}" (operators are ${OPERATORS.join(', ')})`);
+  }
+  const p = progress('mutate');
+  const report = await runMutate({ steps: ctx.steps, traces: loadCorpus(), seed, ...(only ? { only } : {}), ...(operators ? { operators } : {}), ...(limit !== undefined ? { limit } : {}), onMutant: (d, t) => p.tick(d, t) });
+  p.end();
+  ctx.out(opts.json ? toJson(report) + '\n' : formatMutateText(report));
+  ctx.setExit(report.total.masked > 0 ? 1 : 0);
 }
 
 interface BisectOpts {
@@ -280,6 +312,31 @@ export function registerHarnessCommands(program: Command, ctx: CliContext): void
     .option('--kernel <path>', 'with --exit-code: map the HEAD of this kernel git tree to a step (git bisect run)')
     .action(async (traceArg: string, opts: BisectOpts) => {
       await bisectCommand(ctx, traceArg, opts);
+      await flushStdout();
+    });
+
+  program
+    .command('mutate')
+    .description('mutation testing of the step models: killed, no change, or masked (changed but explained by an intent)')
+    .option('--step <n...>', 'steps to mutate (default all)')
+    .option('--seed <s>', 'seed that picks and orders the mutants', '1')
+    .option('--operators <list>', `comma-separated operators (default all: ${OPERATORS.join(',')})`)
+    .option('--limit <n>', 'mutants per step (default all)')
+    .option('--json', 'print one JSON object')
+    .action(async (opts: MutateOpts) => {
+      await mutateCommand(ctx, opts);
+      await flushStdout();
+    });
+
+  program
+    .command('draft-intent')
+    .description("the differences step N makes on the traces, grouped by trace operation, as exact rewrite patterns to start a manifest's intents from")
+    .argument('<step>', 'the step (compared with the one before it)')
+    .argument('[traces...]', 'trace names or files (default: the built-in corpus)')
+    .action(async (stepRaw: string, traceArgs: string[]) => {
+      const step = stepArg(stepRaw, ctx.steps, 'step');
+      const traces = traceArgs.length > 0 ? traceArgs.map(resolveTrace) : loadCorpus();
+      ctx.out(formatDraft(draftGroups(traces, ctx.steps, step.manifest.step)));
       await flushStdout();
     });
 

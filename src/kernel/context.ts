@@ -32,6 +32,11 @@ export interface KThread {
   rcuDepth: number;
   /** Inside a trace operation (not at an operation boundary). */
   inOp: boolean;
+  /**
+   * The trace operation this thread is in or has just finished ("fault#0"): every event
+   * is tagged with it, so that a difference can be attributed to the operation that made it.
+   */
+  opLabel: string | null;
 }
 
 /** One observed event. `kind` decides its layer (see harness/observation.ts). */
@@ -77,6 +82,7 @@ export class KernelContext {
   record(ev: ObsEvent): void {
     if (this.events) {
       ev.thread = this.current ? this.current.name : null;
+      if (ev.op === undefined) ev.op = this.current ? this.current.opLabel : null;
       this.events.push(ev);
     }
   }

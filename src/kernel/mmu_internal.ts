@@ -1,5 +1,5 @@
 // Pieces of mmu.h / mmu_internal.h / tdp_mmu.h that the series leaves alone.
-import { alloc_page } from './page_alloc.ts';
+import { alloc_page, frame_of } from './page_alloc.ts';
 import type { Kvm, KvmMemorySlot } from './kvm.ts';
 import type { KvmMmuPage } from './mmu_page.ts';
 
@@ -99,6 +99,8 @@ export function kvm_gfn_range_filter_to_root_types(_kvm: Kvm, process: number): 
 /** Allocates the page the TDX module will use for this SP's S-EPT table (vCPU cache). */
 export function kvm_mmu_alloc_external_spt(sp: KvmMmuPage): void {
   sp.external_spt = alloc_page('external_spt');
+  // remembered on the frame so the page can be named after the table it mirrors
+  frame_of(sp.external_spt).sp = sp;
 }
 
 /** Highest GFN + 1 a root of this level covers. */

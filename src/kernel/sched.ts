@@ -22,7 +22,7 @@ export type SchedEnd =
 const VOLUNTARY = new Set(['cond_resched', 'cpu_relax', 'resched']);
 
 export function newThread(id: number, name: string, vcpu: number | null): KThread {
-  return { id, name, vcpu, readLocks: new Set(), writeLocks: new Set(), rcuDepth: 0, inOp: false };
+  return { id, name, vcpu, readLocks: new Set(), writeLocks: new Set(), rcuDepth: 0, inOp: false, opLabel: null };
 }
 
 /**

@@ -7,13 +7,12 @@
 // imports of the shared code ('../../src/…') are re-rooted while copying. The .work
 // folder starts with a dot: tsc's "test" include and vitest's *.test.ts glob skip it.
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { StepManifest } from '../../src/step_types.ts';
-import type { StepEntry } from '../../src/trace_types.ts';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { runCheck, type CheckReport } from '../../harness/check.ts';
 import { loadCorpus, type Trace } from '../../harness/trace.ts';
-import { STEPS, type StepModel } from '../../versions/index.ts';
+import { loadStepFrom, STEPS, type StepModel } from '../../versions/index.ts';
+import { rerootImports } from '../../harness/mutate.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..', '..');
@@ -61,11 +60,7 @@ export function applyPatch(text: string, find: string | RegExp, replace: string,
   return typeof find === 'string' ? text.replace(find, () => replace) : text.replace(find, replace);
 }
 
-/** Re-roots relative imports that leave the step folder ('../../x' from versions/vNN/) for the copy's depth. */
-export function rerootImports(text: string, copyDir: string): string {
-  const up = relative(copyDir, ROOT).split('\\').join('/');
-  return text.replace(/(['"])\.\.\/\.\.\//g, `$1${up}/`);
-}
+export { rerootImports };
 
 /** Copies step N's folder, applies the patch, imports the copy. */
 export async function makeBroken(spec: BrokenSpec): Promise<StepModel> {
@@ -82,9 +77,7 @@ export async function makeBroken(spec: BrokenSpec): Promise<StepModel> {
     writeFileSync(p, text);
   }
   if (!existsSync(join(dir, spec.file))) throw new Error(`broken-model patch for ${spec.name}: step ${spec.step} has no ${spec.file}`);
-  const m = (await import(pathToFileURL(join(dir, 'step.ts')).href)) as { manifest: StepManifest };
-  const e = (await import(pathToFileURL(join(dir, 'entry.ts')).href)) as { entry: StepEntry };
-  return { manifest: m.manifest, dir, entry: e.entry };
+  return loadStepFrom(dir);
 }
 
 export function cleanupBroken(): void {

@@ -12,8 +12,9 @@ const tmp = mkdtempSync(join(tmpdir(), 'tdx-harness-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const NASTY = `a < b && "c" > 'd'`;
-const synWarn: Intent = { id: 'syn-warn', summary: 'faults WARN in syn_site', differences: [{ side: 'added', kind: 'warn', site: 'syn_site' }] };
-const synGap: Intent = { id: 'syn-gap', summary: 'a SEAMCALL that never happens', differences: [{ side: 'added', kind: 'seamcall', name: 'TDH.NOTHING' }] };
+const synWarn: Intent = { id: 'syn-warn', summary: 'faults WARN in syn_site', witnesses: ['private-fault'], rewrites: [{ op: 'fault', events: [{ side: 'added', kind: 'warn', site: 'syn_site', cond: NASTY }] }] };
+// witnessed by a trace outside the checked ones: a coverage gap, never "missing"
+const synGap: Intent = { id: 'syn-gap', summary: 'a SEAMCALL that never happens', witnesses: ['teardown'], rewrites: [{ op: 'fault', events: [{ side: 'added', kind: 'seamcall', name: 'TDH.NOTHING', status: 'TDX_SUCCESS' }] }] };
 
 const warnOnFault = (op: { op: string }): void => {
   if (op.op === 'fault') recordWarn('syn_site', NASTY);
@@ -53,7 +54,7 @@ describe('check', () => {
     expect(v('private-fault', 1).verdict).toBe('intended');
     expect(v('private-fault', 1).intents).toEqual(['syn-warn']);
     expect(v('private-fault', 1).differences).toEqual([
-      { layer: 'diagnostic', side: 'added', event: { kind: 'warn', site: 'syn_site', cond: NASTY, silent: false, thread: 'vcpu0' }, intents: ['syn-warn'] },
+      { layer: 'diagnostic', side: 'added', event: { kind: 'warn', site: 'syn_site', cond: NASTY, silent: false, thread: 'vcpu0', op: 'fault#0' }, intents: ['syn-warn'] },
     ]);
     expect(v('private-fault', 2).verdict).toBe('unexpected');
     expect(v('private-fault', 2).differences.map((d) => [d.side, d.event.value, d.intents])).toEqual([

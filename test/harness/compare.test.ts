@@ -46,29 +46,29 @@ describe('compareObservations', () => {
   });
 
   it('one changed final-state entry is one removed + one added entry of that section', () => {
-    const m1 = { gpa: '0x1000', level: 1, kind: 'LEAF', page: 'P4', accessed: true };
+    const m1 = { gpa: '0x1000', level: 1, kind: 'LEAF', page: 'gmem@0x1', accessed: true };
     const m2 = { ...m1, accessed: false };
-    const root = { gpa: '0x0', level: 4, kind: 'NONLEAF', page: 'P5' };
+    const root = { gpa: '0x0', level: 4, kind: 'NONLEAF', page: 'mirror.L3@0x0' };
     const d = compareObservations(obs([], { mirror: [root, m1] }), obs([], { mirror: [root, m2] }));
     expect(d).toEqual([
-      { layer: 'functional', side: 'removed', event: { kind: 'final', what: 'mirror', value: m1 } },
-      { layer: 'functional', side: 'added', event: { kind: 'final', what: 'mirror', value: m2 } },
+      { layer: 'functional', side: 'removed', event: { kind: 'final', what: 'mirror', key: '0x1000@L1', value: 'LEAF gmem@0x1 accessed' } },
+      { layer: 'functional', side: 'added', event: { kind: 'final', what: 'mirror', key: '0x1000@L1', value: 'LEAF gmem@0x1 not-accessed' } },
     ]);
   });
 
-  it('scalar and object sections become strings an intent can name', () => {
+  it('every entry is a key and a value an intent can name', () => {
     const d = compareObservations(
       obs([], { end: 'completed', vm: { bugged: false, dead: false, td: 'R', hkid: true } }),
       obs([], { end: 'crash', vm: { bugged: true, dead: false, td: 'R', hkid: true } }),
     );
     expect(d.map((x) => x.event)).toEqual([
-      { kind: 'final', what: 'end', value: 'completed' },
-      { kind: 'final', what: 'end', value: 'crash' },
-      { kind: 'final', what: 'vm', value: 'bugged=false' },
-      { kind: 'final', what: 'vm', value: 'bugged=true' },
+      { kind: 'final', what: 'end', key: 'end', value: 'completed' },
+      { kind: 'final', what: 'end', key: 'end', value: 'crash' },
+      { kind: 'final', what: 'vm', key: 'bugged', value: 'false' },
+      { kind: 'final', what: 'vm', key: 'bugged', value: 'true' },
     ]);
-    const leak = compareObservations(obs([]), obs([], { pages: { leaked: [{ page: 'P3', what: 'external_spt' }], heldByModule: [] } }));
-    expect(leak).toEqual([{ layer: 'functional', side: 'added', event: { kind: 'final', what: 'pages.leaked', value: { page: 'P3', what: 'external_spt' } } }]);
+    const leak = compareObservations(obs([]), obs([], { pages: { leaked: [{ page: 'sept.L1@0x0', what: 'external_spt' }], heldByModule: [] } }));
+    expect(leak).toEqual([{ layer: 'functional', side: 'added', event: { kind: 'final', what: 'pages.leaked', key: 'sept.L1@0x0', value: 'external_spt' } }]);
   });
 
   it('final state is not part of the diagnostic layer', () => {

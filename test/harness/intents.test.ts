@@ -1,150 +1,213 @@
 import { describe, expect, it } from 'vitest';
 import type { Difference } from '../../harness/compare.ts';
-import { coverageGaps, explainDifferences, explainRange, intentCoverage, intentsBetween, patternMatches } from '../../harness/intents.ts';
-import type { Intent } from '../../src/step_types.ts';
-import { manifest, warn } from './helpers.ts';
+import { attributeRange, coverageGaps, explainDifferences, explainRange, intentCoverage, patternMatches, rewriteExplains } from '../../harness/intents.ts';
+import { manifestProblems, validateManifest } from '../../src/manifest_rules.ts';
+import { ANY, type Intent, type StepManifest } from '../../src/step_types.ts';
+import { manifest } from './helpers.ts';
 
-const bugRemoved: Difference = { layer: 'diagnostic', side: 'removed', event: { kind: 'bug', site: '__tdp_mmu_set_spte_atomic', cond: 'c', silent: false, thread: 'probe' } };
-const bugAdded: Difference = { layer: 'diagnostic', side: 'added', event: { kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'c', silent: false, thread: 'probe' } };
-const ebusy: Difference = { layer: 'functional', side: 'removed', event: { kind: 'result', name: 'probe_set_spte', op: 'probe_set_spte#0', value: '-EBUSY', thread: 'probe' } };
-const eio: Difference = { layer: 'functional', side: 'added', event: { kind: 'result', name: 'probe_set_spte', op: 'probe_set_spte#0', value: '-EIO', thread: 'probe' } };
-const levelDiff: Difference = { layer: 'functional', side: 'added', event: { kind: 'seamcall', name: 'TDH.MEM.SEPT.ADD', level: 2, status: 'TDX_SUCCESS' } };
+const op = 'probe_set_spte#0';
+const ev = (side: 'removed' | 'added', event: Record<string, unknown>, layer: 'functional' | 'diagnostic' = 'functional'): Difference => ({ layer, side, event: { thread: 'probe', op, ...event } as unknown as Difference['event'] });
+const bugRemoved = ev('removed', { kind: 'bug', site: '__tdp_mmu_set_spte_atomic', cond: 'c', silent: false }, 'diagnostic');
+const bugAdded = ev('added', { kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'c', silent: false }, 'diagnostic');
+const ebusy = ev('removed', { kind: 'result', name: 'probe_set_spte', value: '-EBUSY' });
+const eio = ev('added', { kind: 'result', name: 'probe_set_spte', value: '-EIO' });
+const vmBugged = ev('added', { kind: 'vm', state: 'bugged' });
+const aug = (gpa: string, status = 'TDX_SUCCESS', o = op): Difference => ({ layer: 'functional', side: 'added', event: { kind: 'seamcall', name: 'TDH.MEM.PAGE.AUG', gpa, level: 1, page: 'gmem@0x1', status, thread: 'probe', op: o } });
 
 const moveBug: Intent = {
   id: 'v05-bug-moves',
   summary: 'the atomic-zap KVM_BUG_ON moves into TDX and returns -EIO',
-  differences: [
-    { side: 'removed', kind: 'bug', site: '__tdp_mmu_set_spte_atomic' },
-    { side: 'added', kind: 'bug', site: 'tdx_sept_set_private_spte' },
-    { side: 'removed', kind: 'result', value: '-EBUSY' },
-    { side: 'added', kind: 'result', value: '-EIO' },
-  ],
+  witnesses: ['t'],
+  rewrites: [{
+    op: 'probe_set_spte',
+    events: [
+      { side: 'removed', kind: 'bug', site: '__tdp_mmu_set_spte_atomic', cond: 'c' },
+      { side: 'added', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'c' },
+      { side: 'removed', kind: 'result', name: 'probe_set_spte', value: '-EBUSY' },
+      { side: 'added', kind: 'result', name: 'probe_set_spte', value: '-EIO' },
+    ],
+  }],
 };
-const anyWarn: Intent = { id: 'v07-warn', summary: 'a warn', differences: [{ side: 'either', kind: 'warn' }] };
 
 describe('patterns', () => {
-  it('respect side and every given field', () => {
-    expect(patternMatches({ side: 'removed', kind: 'bug', site: '__tdp_mmu_set_spte_atomic' }, bugRemoved)).toBe(true);
-    expect(patternMatches({ side: 'added', kind: 'bug', site: '__tdp_mmu_set_spte_atomic' }, bugRemoved)).toBe(false);
-    expect(patternMatches({ side: 'either', kind: 'bug', site: '__tdp_mmu_set_spte_atomic' }, bugRemoved)).toBe(true);
-    expect(patternMatches({ side: 'either', kind: 'bug', site: 'other' }, bugRemoved)).toBe(false);
-    expect(patternMatches({ side: 'either', kind: 'warn' }, bugRemoved)).toBe(false);
-    expect(patternMatches({ side: 'either', kind: 'bug', cond: 'c' }, bugRemoved)).toBe(true);
-    expect(patternMatches({ side: 'either', kind: 'seamcall', name: 'TDH.MEM.SEPT.ADD', status: 'TDX_SUCCESS' }, levelDiff)).toBe(true);
-    // a field the event does not have never matches
-    expect(patternMatches({ side: 'either', kind: 'seamcall', what: 'spt' }, levelDiff)).toBe(false);
+  it('respect side, kind and every given field', () => {
+    expect(patternMatches({ side: 'removed', kind: 'bug', site: '__tdp_mmu_set_spte_atomic', cond: 'c' }, bugRemoved)).toBe(true);
+    expect(patternMatches({ side: 'added', kind: 'bug', site: '__tdp_mmu_set_spte_atomic', cond: 'c' }, bugRemoved)).toBe(false);
+    expect(patternMatches({ side: 'removed', kind: 'bug', site: 'other', cond: 'c' }, bugRemoved)).toBe(false);
+    expect(patternMatches({ side: 'removed', kind: 'warn', site: '__tdp_mmu_set_spte_atomic', cond: 'c' }, bugRemoved)).toBe(false);
+    expect(patternMatches({ side: 'removed', kind: 'bug', site: '__tdp_mmu_set_spte_atomic', cond: 'other' }, bugRemoved)).toBe(false);
+  });
+
+  it('ANY matches any value of a field the event has, never a missing field', () => {
+    expect(patternMatches({ side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.AUG', gpa: ANY('whichever'), level: 1, status: 'TDX_SUCCESS' }, aug('0x5000'))).toBe(true);
+    expect(patternMatches({ side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.AUG', gpa: '0x1000', level: 1, status: 'TDX_SUCCESS' }, aug('0x5000'))).toBe(false);
+    expect(patternMatches({ side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.AUG', gpa: ANY('x'), level: 1, status: 'TDX_SUCCESS', vcpu: ANY('x') }, aug('0x5000'))).toBe(false);
   });
 });
 
-describe('verdicts', () => {
-  it('same when there is no difference', () => {
-    expect(explainDifferences([], [moveBug]).verdict).toBe('same');
-  });
-
-  it('intended when every difference is explained, with the intents used', () => {
-    const r = explainDifferences([bugRemoved, bugAdded, ebusy, eio], [anyWarn, moveBug]);
+describe('a rewrite explains one operation as a whole', () => {
+  it('intended when one rewrite accounts for every difference of the operation', () => {
+    const r = explainDifferences([bugRemoved, bugAdded, ebusy, eio], [moveBug]);
     expect(r.verdict).toBe('intended');
     expect(r.intents).toEqual(['v05-bug-moves']);
-    expect(r.unexplained).toEqual([]);
-    expect(r.differences.every((d) => d.intents.includes('v05-bug-moves'))).toBe(true);
+    expect(r.differences.every((d) => d.intents[0] === 'v05-bug-moves')).toBe(true);
   });
 
-  it('overlapping intents: the result is credited with the intent that explains most', () => {
-    const narrow: Intent = { id: 'v05-narrow', summary: 'only the new bug', differences: [{ side: 'added', kind: 'bug', site: 'tdx_sept_set_private_spte' }] };
-    const r = explainDifferences([bugRemoved, bugAdded, ebusy, eio], [narrow, moveBug]);
-    expect(r.verdict).toBe('intended');
-    expect(r.intents).toEqual(['v05-bug-moves']);
-    expect(r.differences.map((d) => d.intents)).toEqual([['v05-bug-moves'], ['v05-bug-moves'], ['v05-bug-moves'], ['v05-bug-moves']]);
-    // alone, the shared difference credits the narrow intent (first in declaration order on a tie)
-    expect(explainDifferences([bugAdded], [narrow, moveBug]).intents).toEqual(['v05-narrow']);
-    // two scenarios in one trace: both intents
-    const w: Difference = { layer: 'diagnostic', side: 'added', event: warn('x') };
-    expect(explainDifferences([bugRemoved, bugAdded, w], [moveBug, anyWarn]).intents).toEqual(['v05-bug-moves', 'v07-warn']);
-  });
-
-  it('unexpected when one difference is not explained, listing it', () => {
-    const w: Difference = { layer: 'diagnostic', side: 'added', event: { ...warn('tdp_mmu_set_spte') } };
-    const stray: Difference = { ...levelDiff };
-    const r = explainDifferences([bugRemoved, bugAdded, stray, w], [moveBug, anyWarn]);
+  it('an intended change that only half happens explains nothing', () => {
+    // the bug moves but the result stays -EBUSY: each pattern must be matched
+    const r = explainDifferences([bugRemoved, bugAdded], [moveBug]);
     expect(r.verdict).toBe('unexpected');
-    expect(r.unexplained).toEqual([stray]);
-    expect(r.intents).toEqual(['v05-bug-moves', 'v07-warn']);
+    expect(r.unexplained).toHaveLength(2);
   });
 
-  it('side is respected: the reverse change is unexpected', () => {
-    const back = [bugRemoved, bugAdded, ebusy, eio].map((d) => ({ ...d, side: d.side === 'added' ? 'removed' : 'added' }) as Difference);
-    const r = explainDifferences(back, [moveBug]);
+  it('one extra difference in the operation makes the whole group unexpected', () => {
+    const r = explainDifferences([bugRemoved, bugAdded, ebusy, eio, vmBugged], [moveBug]);
     expect(r.verdict).toBe('unexpected');
-    expect(r.unexplained).toHaveLength(4);
+    expect(r.unexplained).toHaveLength(5);
+  });
+
+  it('fragments of several intents do not explain one operation', () => {
+    const bugs: Intent = { id: 'bugs', summary: '', witnesses: ['t'], rewrites: [{ op: 'probe_set_spte', events: moveBug.rewrites[0]!.events.slice(0, 2) }] };
+    const results: Intent = { id: 'results', summary: '', witnesses: ['t'], rewrites: [{ op: 'probe_set_spte', events: moveBug.rewrites[0]!.events.slice(2) }] };
+    expect(explainDifferences([bugRemoved, bugAdded, ebusy, eio], [bugs, results]).verdict).toBe('unexpected');
+    // each alone still explains its own operation
+    expect(explainDifferences([bugRemoved, bugAdded], [bugs, results]).intents).toEqual(['bugs']);
+  });
+
+  it('a rewrite only explains the operation kinds it names', () => {
+    const other = { ...moveBug, rewrites: [{ ...moveBug.rewrites[0]!, op: 'fault' }] };
+    expect(explainDifferences([bugRemoved, bugAdded, ebusy, eio], [other]).verdict).toBe('unexpected');
+  });
+
+  it('each occurrence of an operation is a group of its own', () => {
+    const one: Intent = { id: 'aug', summary: '', witnesses: ['t'], rewrites: [{ op: 'fault', events: [{ side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.AUG', gpa: ANY('the faulting GPA'), level: 1, status: 'TDX_SUCCESS' }] }] };
+    expect(explainDifferences([aug('0x1000', 'TDX_SUCCESS', 'fault#0'), aug('0x2000', 'TDX_SUCCESS', 'fault#1')], [one]).verdict).toBe('intended');
+    expect(explainDifferences([aug('0x1000', 'TDX_SUCCESS', 'fault#0'), aug('0x2000', 'TDX_SUCCESS', 'fault#0')], [one]).verdict).toBe('unexpected');
+  });
+
+  it('counts: exact numbers, some (one or more), optional (may be absent)', () => {
+    const p = { side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.AUG', gpa: ANY('each entry'), level: 1, status: 'TDX_SUCCESS' } as const;
+    const two = [aug('0x1000'), aug('0x2000')];
+    expect(rewriteExplains({ op: 'probe_set_spte', events: [{ ...p, count: 2 }] }, two)).toBe(true);
+    expect(rewriteExplains({ op: 'probe_set_spte', events: [{ ...p, count: 3 }] }, two)).toBe(false);
+    expect(rewriteExplains({ op: 'probe_set_spte', events: [p] }, two)).toBe(false);
+    expect(rewriteExplains({ op: 'probe_set_spte', events: [{ ...p, count: 'some' }] }, two)).toBe(true);
+    const withResult = [{ side: 'added', kind: 'result', name: 'probe_set_spte', value: '-EIO', optional: 'only when it fails' } as const, { ...p, count: 'some' as const }];
+    expect(rewriteExplains({ op: 'probe_set_spte', events: withResult }, two)).toBe(true);
+    expect(rewriteExplains({ op: 'probe_set_spte', events: withResult }, [...two, eio])).toBe(true);
+    expect(rewriteExplains({ op: 'probe_set_spte', events: [{ ...p, count: 'some' }] }, [])).toBe(false);
+  });
+
+  it('a one-layer comparison ignores the other layer\'s half of a rewrite', () => {
+    expect(explainDifferences([ebusy, eio], [moveBug], 'functional').verdict).toBe('intended');
+    expect(explainDifferences([ebusy, eio], [moveBug], 'both').verdict).toBe('unexpected');
+  });
+});
+
+describe('moves (count-preserving rewrites)', () => {
+  const rename: Intent = {
+    id: 'v13-rename', summary: '', witnesses: ['t'],
+    rewrites: [{ op: 'probe_set_spte', events: [], moves: [{ kind: 'bug', from: { site: '__tdp_mmu_set_spte_atomic' }, to: { site: 'tdx_sept_set_private_spte' } }] }],
+  };
+  it('pair each removed firing with one added firing that differs only in the moved fields', () => {
+    expect(explainDifferences([bugRemoved, bugAdded], [rename]).verdict).toBe('intended');
+  });
+  it('leave a firing lost (or gained) on the way unexplained', () => {
+    expect(explainDifferences([bugRemoved], [rename]).verdict).toBe('unexpected');
+    expect(explainDifferences([bugRemoved, bugAdded, { ...bugAdded }], [rename]).verdict).toBe('unexpected');
+  });
+  it('do not pair events that differ in another field', () => {
+    const other = ev('added', { kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'other', silent: false }, 'diagnostic');
+    expect(explainDifferences([bugRemoved, other], [rename]).verdict).toBe('unexpected');
+  });
+  it('a move must pair something in every operation it explains, unless optional', () => {
+    const both: Intent = { ...rename, rewrites: [{ op: 'probe_set_spte', events: [], moves: [...rename.rewrites[0]!.moves!, { kind: 'lockdep', from: { site: 'a' }, to: { site: 'b' } }] }] };
+    expect(explainDifferences([bugRemoved, bugAdded], [both]).verdict).toBe('unexpected');
+    const opt: Intent = { ...rename, rewrites: [{ op: 'probe_set_spte', events: [], moves: [...rename.rewrites[0]!.moves!, { kind: 'lockdep', from: { site: 'a' }, to: { site: 'b' }, optional: 'only without the lock' }] }] };
+    expect(explainDifferences([bugRemoved, bugAdded], [opt]).verdict).toBe('intended');
+  });
+});
+
+describe('final state, entry by entry', () => {
+  const bugged = (side: 'removed' | 'added', value: string): Difference => ({ layer: 'functional', side, event: { kind: 'final', what: 'vm', key: 'bugged', value } });
+  const withFinal: Intent = { ...moveBug, final: [{ side: 'removed', kind: 'final', what: 'vm', key: 'bugged', value: 'false' }, { side: 'added', kind: 'final', what: 'vm', key: 'bugged', value: 'true' }] };
+  it('is explained by an intent that happened in the same comparison', () => {
+    expect(explainDifferences([bugRemoved, bugAdded, ebusy, eio, bugged('removed', 'false'), bugged('added', 'true')], [withFinal]).verdict).toBe('intended');
+  });
+  it('is not explained by an intent whose change did not happen', () => {
+    expect(explainDifferences([bugged('removed', 'false'), bugged('added', 'true')], [withFinal]).verdict).toBe('unexpected');
+  });
+  it('is not explained when the entry changes to another value', () => {
+    const stats = (side: 'removed' | 'added', value: string): Difference => ({ layer: 'functional', side, event: { kind: 'final', what: 'stats', key: 'leaves4k', value } });
+    const r = explainDifferences([bugRemoved, bugAdded, ebusy, eio, bugged('removed', 'false'), bugged('added', 'true'), stats('removed', '0'), stats('added', '1')], [withFinal]);
+    expect(r.verdict).toBe('unexpected');
+    expect(r.unexplained.map((d) => d.event.what)).toEqual(['stats', 'stats']);
+  });
+  it('a declared final-state change that does not happen leaves the intent\'s operations unexplained', () => {
+    const r = explainDifferences([bugRemoved, bugAdded, ebusy, eio], [withFinal]);
+    expect(r.verdict).toBe('unexpected');
+    expect(r.intents).toEqual([]);
+    // unless the pattern says why it may not happen
+    const opt: Intent = { ...withFinal, final: withFinal.final!.map((p) => ({ ...p, optional: 'not when the VM was bugged before' })) };
+    expect(explainDifferences([bugRemoved, bugAdded, ebusy, eio], [opt]).verdict).toBe('intended');
   });
 });
 
 describe('ranges', () => {
-  const steps = [manifest(0), manifest(1), manifest(2, [anyWarn]), manifest(3), manifest(4, [moveBug])].map((m) => ({ manifest: m }));
-
-  it('a range A<B is explained by the union of the intents of A+1..B', () => {
-    expect(intentsBetween(steps, 1, 4).map((i) => i.id)).toEqual(['v07-warn', 'v05-bug-moves']);
-    expect(intentsBetween(steps, 2, 4).map((i) => i.id)).toEqual(['v05-bug-moves']);
-    const w: Difference = { layer: 'diagnostic', side: 'added', event: warn('x') };
-    expect(explainRange(steps, 1, 4, [bugRemoved, w]).verdict).toBe('intended');
-    expect(explainRange(steps, 2, 4, [bugRemoved, w]).verdict).toBe('unexpected');
-    expect(explainRange(steps, 0, 1, [w]).verdict).toBe('unexpected');
-  });
-
+  const steps = [{ manifest: manifest(0) }, { manifest: manifest(1, [moveBug]) }, { manifest: manifest(2) }];
   it('backwards (A>B) flips the sides before explaining', () => {
-    // 4 -> 3 undoes step 4: the bug that step 4 removed comes back
-    const back: Difference = { ...bugRemoved, side: 'added' };
-    const r = explainRange(steps, 4, 3, [back]);
-    expect(r.verdict).toBe('intended');
-    expect(r.differences[0]!.side).toBe('added');
-    expect(explainRange(steps, 4, 3, [bugRemoved]).verdict).toBe('unexpected');
+    const back = [bugRemoved, bugAdded, ebusy, eio].map((d) => ({ ...d, side: d.side === 'removed' ? 'added' as const : 'removed' as const }));
+    expect(explainRange(steps, 1, 0, back).verdict).toBe('intended');
+    expect(explainRange(steps, 0, 1, back).verdict).toBe('unexpected');
+  });
+  it('attribution credits each difference to the step that made it, with that step\'s explanation only', () => {
+    const warnAdded = ev('added', { kind: 'warn', site: 's', cond: 'x', silent: false }, 'diagnostic');
+    const perStep = [
+      { step: 1, differences: [bugRemoved, bugAdded, ebusy, eio].map((d) => ({ ...d, intents: ['v05-bug-moves'] })) },
+      { step: 2, differences: [{ ...warnAdded, intents: [] as string[] }] },
+    ];
+    const r = attributeRange([bugRemoved, bugAdded, ebusy, eio, warnAdded], perStep);
+    expect(r.differences.map((d) => d.madeBy)).toEqual([1, 1, 1, 1, 2]);
+    expect(r.verdict).toBe('unexpected');
+    expect(r.unexplained).toHaveLength(1);
+    // a difference no single step made is unexplained
+    expect(attributeRange([vmBugged], perStep).differences[0]!.madeBy).toBeUndefined();
   });
 });
 
 describe('coverage', () => {
-  const steps = [manifest(0), manifest(1, [moveBug]), manifest(2, [anyWarn])].map((m) => ({ manifest: m }));
-
   it('lists the witnesses of each intent and the gaps', () => {
-    const cov = intentCoverage(steps, 1, 2, [
-      { trace: 'b', step: 1, intents: ['v05-bug-moves'] },
-      { trace: 'a', step: 1, intents: ['v05-bug-moves'] },
-      { trace: 'a', step: 2, intents: [] },
-    ]);
-    expect(cov).toEqual([
-      { step: 1, intent: 'v05-bug-moves', summary: moveBug.summary, witnesses: ['a', 'b'] },
-      { step: 2, intent: 'v07-warn', summary: anyWarn.summary, witnesses: [] },
-    ]);
-    expect(coverageGaps(cov).map((c) => c.intent)).toEqual(['v07-warn']);
-  });
-
-  it('only counts the intents of steps in range', () => {
-    expect(intentCoverage(steps, 2, 2, []).map((c) => c.intent)).toEqual(['v07-warn']);
-    expect(coverageGaps(intentCoverage(steps, 1, 1, [{ trace: 'a', step: 1, intents: ['v05-bug-moves'] }]))).toEqual([]);
+    const steps = [{ manifest: manifest(0) }, { manifest: manifest(1, [moveBug]) }];
+    const cov = intentCoverage(steps, 1, 1, [{ trace: 't', step: 1, intents: ['v05-bug-moves'] }]);
+    expect(cov).toEqual([{ step: 1, intent: 'v05-bug-moves', summary: moveBug.summary, witnesses: ['t'] }]);
+    expect(coverageGaps(intentCoverage(steps, 1, 1, []))).toHaveLength(1);
   });
 });
 
-describe('moves (count-preserving intents)', () => {
-  const rename: Intent = {
-    id: 'v13-rename',
-    summary: 'a splat site renamed',
-    differences: [],
-    moves: [{ kind: 'bug', from: { site: '__tdp_mmu_set_spte_atomic' }, to: { site: 'tdx_sept_set_private_spte' } }],
-  };
-
-  it('pair each removed firing with one added firing that differs only in the moved fields', () => {
-    expect(explainDifferences([bugRemoved, bugAdded], [rename]).verdict).toBe('intended');
-    expect(explainDifferences([bugRemoved, bugAdded, bugRemoved, bugAdded], [rename]).verdict).toBe('intended');
+describe('manifest rules', () => {
+  const m = (intents: Intent[]): StepManifest => ({ ...manifest(5, intents) });
+  it('reject a pattern that silently omits an identifying field, naming file, path and field', () => {
+    const bad: Intent = { id: 'v05-x', summary: '', witnesses: ['t'], rewrites: [{ op: 'fault', events: [{ side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.AUG', level: 1, status: 'TDX_SUCCESS' }] }] };
+    expect(() => validateManifest(m([bad]), 'versions/v05-x/step.ts')).toThrow(
+      'versions/v05-x/step.ts: intents[0].rewrites[0].events[0] (added seamcall TDH.MEM.PAGE.AUG): identifying field "gpa" not given (give its value, or ANY(\'why\') to mean any value)',
+    );
   });
-
-  it('leave a firing lost (or gained) on the way unexplained', () => {
-    const lost = explainDifferences([bugRemoved, bugRemoved, bugAdded], [rename]);
-    expect(lost.verdict).toBe('unexpected');
-    expect(lost.unexplained).toHaveLength(1);
-    expect(explainDifferences([bugAdded], [rename]).verdict).toBe('unexpected');
+  it('accept the field as ANY with a reason, reject ANY without one', () => {
+    const ok: Intent = { id: 'v05-x', summary: '', witnesses: ['t'], rewrites: [{ op: 'fault', events: [{ side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.AUG', gpa: ANY('the faulting GPA'), level: 1, status: 'TDX_SUCCESS' }] }] };
+    expect(manifestProblems(m([ok]), 'f')).toEqual([]);
+    const noWhy: Intent = { ...ok, rewrites: [{ op: 'fault', events: [{ side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.AUG', gpa: ANY(' '), level: 1, status: 'TDX_SUCCESS' }] }] };
+    expect(manifestProblems(m([noWhy]), 'f')[0]).toMatch(/ANY\(\) for "gpa" needs a reason/);
   });
-
-  it('do not pair events that differ in another field', () => {
-    const otherCond: Difference = { ...bugAdded, event: { ...bugAdded.event, cond: 'other' } };
-    expect(explainDifferences([bugRemoved, otherCond], [rename]).verdict).toBe('unexpected');
+  it('reject whole-section final patterns, "either" sides, intents without witnesses or rewrites', () => {
+    const section: Intent = { id: 'v05-x', summary: '', witnesses: ['t'], rewrites: [{ op: 'fault', events: [{ side: 'added', kind: 'vm', state: 'bugged' }] }], final: [{ side: 'added', kind: 'final', what: 'mirror' }] };
+    expect(manifestProblems(m([section]), 'f').join('\n')).toMatch(/identifying field "key" not given[\s\S]*identifying field "value" not given/);
+    const either = { id: 'v05-x', summary: '', witnesses: ['t'], rewrites: [{ op: 'fault', events: [{ side: 'either', kind: 'vm', state: 'bugged' }] }] } as unknown as Intent;
+    expect(manifestProblems(m([either]), 'f')[0]).toMatch(/side must be "removed" or "added"/);
+    const bare: Intent = { id: 'v05-x', summary: '', witnesses: [], rewrites: [] };
+    expect(manifestProblems(m([bare]), 'f')).toEqual(['f: intents[0] (v05-x): names no witness trace', 'f: intents[0] (v05-x): has no rewrite']);
+  });
+  it('hold for every real step manifest', async () => {
+    const { STEPS } = await import('../../versions/index.ts');
+    for (const s of STEPS) expect(manifestProblems(s.manifest, s.manifest.slug)).toEqual([]);
   });
 });

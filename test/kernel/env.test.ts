@@ -80,7 +80,7 @@ describe('mmu_lock and lockdep', () => {
     lockdep_assert_held_read(kvm.mmu_lock, 'b');
     expect(c.events).toEqual([]);
     lockdep_assert_held_write(kvm.mmu_lock, 'c');
-    expect(c.events).toEqual([{ kind: 'lockdep', site: 'c', cond: 'lockdep_assert_held_write(mmu_lock)', thread: 't0' }]);
+    expect(c.events).toEqual([{ kind: 'lockdep', site: 'c', cond: 'lockdep_assert_held_write(mmu_lock)', thread: 't0', op: null }]);
     drive(read_unlock(kvm.mmu_lock));
     drive(write_lock(kvm.mmu_lock));
     lockdep_assert_held_write(kvm.mmu_lock, 'd');

@@ -91,8 +91,8 @@ describe('step 1 (drop link_external_spt)', () => {
 
   it('v01-rwx-only-leaf-warning: an access-tracked mirror leaf warns under the RWX-only condition, nothing else changes', () => {
     expect(lines(diffs('age-mirror-spte-no-ad', 1))).toEqual([
-      '- {"kind":"warn","site":"tdx_sept_set_private_spte","cond":"!is_shadow_present_pte(mirror_spte) || (mirror_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK","silent":false}',
-      '+ {"kind":"warn","site":"tdx_sept_set_private_spte","cond":"(mirror_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK","silent":false}',
+      '- {"kind":"warn","site":"tdx_sept_set_private_spte","cond":"!is_shadow_present_pte(mirror_spte) || (mirror_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK","silent":false,"op":"probe_age#0"}',
+      '+ {"kind":"warn","site":"tdx_sept_set_private_spte","cond":"(mirror_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK","silent":false,"op":"probe_age#0"}',
     ]);
   });
 
@@ -114,15 +114,15 @@ describe('step 2 (wrap the map helpers)', () => {
 
   it('v02-map-diagnostics-renamed: a refused SEPT.ADD is reported from tdx_sept_map_nonleaf_spte, nothing else changes', () => {
     expect(lines(diffs('atomic-nonleaf-over-mirror-table', 2))).toEqual([
-      '- {"kind":"bug","site":"tdx_sept_link_private_spt","cond":"TDX_BUG_ON(TDH_MEM_SEPT_ADD)","silent":true}',
-      '+ {"kind":"bug","site":"tdx_sept_map_nonleaf_spte","cond":"TDX_BUG_ON(TDH_MEM_SEPT_ADD)","silent":true}',
+      '- {"kind":"bug","site":"tdx_sept_link_private_spt","cond":"TDX_BUG_ON(TDH_MEM_SEPT_ADD)","silent":true,"op":"probe_set_spte#0"}',
+      '+ {"kind":"bug","site":"tdx_sept_map_nonleaf_spte","cond":"TDX_BUG_ON(TDH_MEM_SEPT_ADD)","silent":true,"op":"probe_set_spte#0"}',
     ]);
   });
 
   it('v02-map-diagnostics-renamed: the RWX warning of an access-tracked leaf now fires in tdx_sept_map_leaf_spte', () => {
     expect(lines(diffs('age-mirror-spte-no-ad', 2))).toEqual([
-      '- {"kind":"warn","site":"tdx_sept_set_private_spte","cond":"(mirror_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK","silent":false}',
-      '+ {"kind":"warn","site":"tdx_sept_map_leaf_spte","cond":"(new_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK","silent":false}',
+      '- {"kind":"warn","site":"tdx_sept_set_private_spte","cond":"(mirror_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK","silent":false,"op":"probe_age#0"}',
+      '+ {"kind":"warn","site":"tdx_sept_map_leaf_spte","cond":"(new_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK","silent":false,"op":"probe_age#0"}',
     ]);
   });
 
@@ -140,8 +140,8 @@ describe('step 3 (fold set_external_spte_present)', () => {
 
   it('v03-old-present-bug-site: atomic-present-to-present-mirror moves the old-present KVM_BUG_ON, nothing else', () => {
     expect(lines(diffs('atomic-present-to-present-mirror', 3))).toEqual([
-      '- {"kind":"bug","site":"set_external_spte_present","cond":"was_present","silent":false}',
-      '+ {"kind":"bug","site":"__tdp_mmu_set_spte_atomic","cond":"is_shadow_present_pte(iter->old_spte)","silent":false}',
+      '- {"kind":"bug","site":"set_external_spte_present","cond":"was_present","silent":false,"op":"probe_set_spte#0"}',
+      '+ {"kind":"bug","site":"__tdp_mmu_set_spte_atomic","cond":"is_shadow_present_pte(iter->old_spte)","silent":false,"op":"probe_set_spte#0"}',
     ]);
   });
 
@@ -167,8 +167,8 @@ describe('step 5 (move KVM_BUG_ONs to TDX)', () => {
     expect(lines(diffs('atomic-zap-mirror-leaf', 5))).toEqual([
       '- {"kind":"result","name":"probe_set_spte","op":"probe_set_spte#0","value":"-EBUSY"}',
       '+ {"kind":"result","name":"probe_set_spte","op":"probe_set_spte#0","value":"-EIO"}',
-      '- {"kind":"bug","site":"__tdp_mmu_set_spte_atomic","cond":"!is_shadow_present_pte(new_spte)","silent":false}',
-      '+ {"kind":"bug","site":"tdx_sept_set_private_spte","cond":"is_shadow_present_pte(old_spte)","silent":false}',
+      '- {"kind":"bug","site":"__tdp_mmu_set_spte_atomic","cond":"!is_shadow_present_pte(new_spte)","silent":false,"op":"probe_set_spte#0"}',
+      '+ {"kind":"bug","site":"tdx_sept_set_private_spte","cond":"is_shadow_present_pte(old_spte)","silent":false,"op":"probe_set_spte#0"}',
     ]);
     // no SEAMCALL either way, and the mirror leaf is restored after the freeze
     const [a, b] = [obs('atomic-zap-mirror-leaf', 4), obs('atomic-zap-mirror-leaf', 5)];
@@ -179,10 +179,10 @@ describe('step 5 (move KVM_BUG_ONs to TDX)', () => {
 
   it('v05-present-to-present-rejected-in-tdx: atomic-present-to-present-mirror loses its PAGE.AUG', () => {
     expect(lines(diffs('atomic-present-to-present-mirror', 5))).toEqual([
-      '- {"kind":"seamcall","name":"TDH.MEM.PAGE.AUG","gpa":"0x1000","level":1,"page":"P4","status":"TDX_EPT_ENTRY_STATE_INCORRECT"}',
-      '- {"kind":"bug","site":"__tdp_mmu_set_spte_atomic","cond":"is_shadow_present_pte(iter->old_spte)","silent":false}',
-      '- {"kind":"bug","site":"tdx_mem_page_aug","cond":"TDX_BUG_ON(TDH_MEM_PAGE_AUG)","silent":true}',
-      '+ {"kind":"bug","site":"tdx_sept_set_private_spte","cond":"is_shadow_present_pte(old_spte)","silent":false}',
+      '- {"kind":"seamcall","name":"TDH.MEM.PAGE.AUG","gpa":"0x1000","level":1,"page":"gmem@0x1","status":"TDX_EPT_ENTRY_STATE_INCORRECT","op":"probe_set_spte#0"}',
+      '- {"kind":"bug","site":"__tdp_mmu_set_spte_atomic","cond":"is_shadow_present_pte(iter->old_spte)","silent":false,"op":"probe_set_spte#0"}',
+      '- {"kind":"bug","site":"tdx_mem_page_aug","cond":"TDX_BUG_ON(TDH_MEM_PAGE_AUG)","silent":true,"op":"probe_set_spte#0"}',
+      '+ {"kind":"bug","site":"tdx_sept_set_private_spte","cond":"is_shadow_present_pte(old_spte)","silent":false,"op":"probe_set_spte#0"}',
     ]);
     const o = obs('atomic-present-to-present-mirror', 5);
     expect(events(o, 'seamcall').filter((e) => e.thread === 'probe')).toEqual([]);
@@ -209,7 +209,7 @@ describe('step 5 (move KVM_BUG_ONs to TDX)', () => {
 describe('step 7 (FROZEN check becomes KVM_MMU_WARN_ON)', () => {
   it('v07-frozen-write-mmu-warn: a FROZEN write to the direct root only adds the warning', () => {
     expect(lines(diffs('atomic-set-frozen-direct', 7))).toEqual([
-      '+ {"kind":"mmu_warn","site":"__tdp_mmu_set_spte_atomic","cond":"is_frozen_spte(new_spte)","silent":false}',
+      '+ {"kind":"mmu_warn","site":"__tdp_mmu_set_spte_atomic","cond":"is_frozen_spte(new_spte)","silent":false,"op":"probe_set_spte#0"}',
     ]);
     expect(obs('atomic-set-frozen-direct', 7).final.direct.some((m) => m.kind === 'FROZEN')).toBe(true);
   });
@@ -217,13 +217,13 @@ describe('step 7 (FROZEN check becomes KVM_MMU_WARN_ON)', () => {
   it('v07-frozen-mirror-write-goes-to-tdx: atomic-set-frozen-mirror is rejected by TDX and restored', () => {
     const ds = lines(diffs('atomic-set-frozen-mirror', 7));
     expect(ds).toEqual(expect.arrayContaining([
-      '- {"kind":"tracepoint","name":"kvm_tdp_mmu_spte_changed","as_id":0,"gfn":"0x2","level":1,"old":"NONPRESENT","new":"FROZEN"}',
+      '- {"kind":"tracepoint","name":"kvm_tdp_mmu_spte_changed","as_id":0,"gfn":"0x2","level":1,"old":"NONPRESENT","new":"FROZEN","op":"probe_set_spte#0"}',
       '- {"kind":"result","name":"probe_set_spte","op":"probe_set_spte#0","value":"0"}',
-      '+ {"kind":"vm","state":"bugged"}',
+      '+ {"kind":"vm","state":"bugged","op":"probe_set_spte#0"}',
       '+ {"kind":"result","name":"probe_set_spte","op":"probe_set_spte#0","value":"-EIO"}',
-      '- {"kind":"final","what":"mirror","value":{"gpa":"0x2000","level":1,"kind":"FROZEN"}}',
-      '+ {"kind":"mmu_warn","site":"__tdp_mmu_set_spte_atomic","cond":"is_frozen_spte(new_spte)","silent":false}',
-      '+ {"kind":"bug","site":"tdx_sept_set_private_spte","cond":"!is_shadow_present_pte(new_spte)","silent":false}',
+      '- {"kind":"final","what":"mirror","key":"0x2000@L1","value":"FROZEN"}',
+      '+ {"kind":"mmu_warn","site":"__tdp_mmu_set_spte_atomic","cond":"is_frozen_spte(new_spte)","silent":false,"op":"probe_set_spte#0"}',
+      '+ {"kind":"bug","site":"tdx_sept_set_private_spte","cond":"!is_shadow_present_pte(new_spte)","silent":false,"op":"probe_set_spte#0"}',
     ]));
     const [a, b] = [obs('atomic-set-frozen-mirror', 6), obs('atomic-set-frozen-mirror', 7)];
     expect(a.final.mirror.some((m) => m.kind === 'FROZEN')).toBe(true);
@@ -270,8 +270,8 @@ describe('assumptions on unchanged paths', () => {
 
   it('v06-lockdep-assert-in-tdx: a lockless caller splats from tdx_sept_set_private_spte instead of __tdp_mmu_set_spte_atomic', () => {
     expect(lines(diffs('age-mirror-spte-no-ad', 6))).toEqual([
-      '- {"kind":"lockdep","site":"__tdp_mmu_set_spte_atomic","cond":"lockdep_assert_held(mmu_lock)"}',
-      '+ {"kind":"lockdep","site":"tdx_sept_set_private_spte","cond":"lockdep_assert_held(mmu_lock)"}',
+      '- {"kind":"lockdep","site":"__tdp_mmu_set_spte_atomic","cond":"lockdep_assert_held(mmu_lock)","op":"probe_age#0"}',
+      '+ {"kind":"lockdep","site":"tdx_sept_set_private_spte","cond":"lockdep_assert_held(mmu_lock)","op":"probe_age#0"}',
     ]);
     for (const t of corpus.filter((x) => x.name !== 'age-mirror-spte-no-ad')) expect(lines(diffs(t, 6)), t.name).toEqual([]);
   });
@@ -280,14 +280,23 @@ describe('assumptions on unchanged paths', () => {
 // ---- the whole corpus, as `check` sees it ----
 
 describe.each([1, 2, 3, 4, 5, 6, 7, 8])('step %i over the whole corpus', (n) => {
-  it('every difference is explained by the step\'s intents, and every intent is witnessed', () => {
+  it('every difference is explained by the step\'s intents, and every intent happens on each of its witnesses', () => {
     const intents = step(n).manifest.intents;
     const witnessed = new Set<string>();
+    const credited = new Map<string, string[]>();
     for (const t of corpus) {
       const ex = explainDifferences(diffs(t, n), intents);
       expect(lines(ex.unexplained), `${t.name}`).toEqual([]);
       ex.intents.forEach((i) => witnessed.add(i));
+      credited.set(t.name, ex.intents);
     }
     expect([...witnessed].sort()).toEqual(intents.map((i) => i.id).sort());
+    for (const i of intents) {
+      expect(i.witnesses.length, `${i.id} names a witness`).toBeGreaterThan(0);
+      for (const w of i.witnesses) {
+        expect(byName.has(w), `${i.id}: witness ${w} is a corpus trace`).toBe(true);
+        expect(credited.get(w), `${i.id} happens on its witness ${w}`).toContain(i.id);
+      }
+    }
   });
 });

@@ -53,16 +53,28 @@ function traced(o: Observation): string[] {
   return events(o, 'tracepoint').filter((e) => e.name === 'kvm_tdp_mmu_spte_changed').map((e) => `${String(e.gfn)}/L${String(e.level)} ${String(e.old)}>${String(e.new)}`);
 }
 
-/** Every difference on every corpus trace is explained by step n's intents, and each intent is witnessed. */
+/**
+ * Every difference on every corpus trace is explained by step n's intents, each intent is
+ * witnessed, and (as check requires) each intent happens on every witness trace it names.
+ */
 function explainedOverCorpus(n: number): void {
   const s = step(n);
   const witnessed = new Set<string>();
+  const credited = new Map<string, string[]>();
   for (const t of corpus) {
     const ex = explainDifferences(diffs(t, n), s.manifest.intents);
     expect(lines(ex.unexplained), `${t.name}: ${n - 1} → ${n}`).toEqual([]);
     for (const id of ex.intents) witnessed.add(id);
+    credited.set(t.name, ex.intents);
   }
   expect([...witnessed].sort()).toEqual(s.manifest.intents.map((i) => i.id).sort());
+  for (const i of s.manifest.intents) {
+    expect(i.witnesses.length, `${i.id} names a witness`).toBeGreaterThan(0);
+    for (const w of i.witnesses) {
+      expect(byName.has(w), `${i.id}: witness ${w} is a corpus trace`).toBe(true);
+      expect(credited.get(w), `${i.id} happens on its witness ${w}`).toContain(i.id);
+    }
+  }
 }
 
 const SEAMCALLS_OF_ZAP = (gpa: string, page: RegExp): RegExp[] => [

@@ -21,34 +21,64 @@ export const manifest: StepManifest = {
     {
       id: 'v01-rwx-only-leaf-warning',
       summary: 'The leaf path\'s WARN_ON_ONCE in tdx_sept_set_private_spte() keeps only its RWX test (a not-present value is rejected before it by the new KVM_BUG_ON): a leaf without full RWX still warns, under the shorter condition.',
-      differences: [],
-      moves: [
+      witnesses: ['age-mirror-spte-no-ad'],
+      rewrites: [
         {
-          kind: 'warn',
-          from: { site: 'tdx_sept_set_private_spte', cond: '!is_shadow_present_pte(mirror_spte) || (mirror_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK' },
-          to: { cond: '(mirror_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK' },
+          // aging a mirror leaf without A/D bits writes an access-tracked (non-RWX) value
+          op: 'probe_age',
+          events: [],
+          // the same firing, under the shorter condition; none added or lost
+          moves: [
+            {
+              kind: 'warn',
+              from: { site: 'tdx_sept_set_private_spte', cond: '!is_shadow_present_pte(mirror_spte) || (mirror_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK' },
+              to: { cond: '(mirror_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK' },
+            },
+          ],
         },
       ],
     },
     {
       id: 'v01-bad-child-sp-bugs-in-tdx',
-      summary: 'A non-leaf mirror SPTE whose child SP has no external page or the wrong level/gfn now bugs the VM in tdx_spte_to_sept_pt() and fails with -EIO before TDH.MEM.SEPT.ADD (the mirror entry is restored); before, the TDP MMU only warned (or KVM_BUG_ON(!external_spt)) and linked anyway.',
-      differences: [
-        { side: 'removed', kind: 'warn', site: 'get_external_spt' },
-        { side: 'removed', kind: 'bug', site: 'set_external_spte_present', cond: '!external_spt' },
-        { side: 'removed', kind: 'bug', site: 'tdx_sept_link_private_spt', cond: 'TDX_BUG_ON(TDH_MEM_SEPT_ADD)' },
-        { side: 'removed', kind: 'seamcall', name: 'TDH.MEM.SEPT.ADD' },
-        { side: 'removed', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed' },
-        { side: 'added', kind: 'bug', site: 'tdx_spte_to_sept_pt' },
-        { side: 'added', kind: 'vm', state: 'bugged' },
-        { side: 'added', kind: 'kick', request: 'KVM_REQ_VM_DEAD' },
-        { side: 'removed', kind: 'result', name: 'probe_set_spte', value: '0' },
-        { side: 'added', kind: 'result', name: 'probe_set_spte', value: '-EIO' },
-        { side: 'either', kind: 'final', what: 'mirror' },
-        { side: 'either', kind: 'final', what: 'septPages' },
-        { side: 'either', kind: 'final', what: 'pages.heldByModule' },
-        { side: 'either', kind: 'final', what: 'vm' },
-        { side: 'either', kind: 'final', what: 'stats' },
+      summary: 'A non-leaf mirror SPTE whose child SP has no external page or the wrong gfn now bugs the VM in tdx_spte_to_sept_pt() before TDH.MEM.SEPT.ADD; before, the TDP MMU only warned (wrong gfn: linked anyway, the link succeeded) or KVM_BUG_ON(!external_spt) and issued a SEPT.ADD the module refused.',
+      witnesses: ['link-child-with-wrong-gfn', 'link-child-without-external-page'],
+      rewrites: [
+        {
+          // child SP with the wrong gfn: the warning + successful link become a VM bug and -EIO
+          op: 'probe_set_spte',
+          events: [
+            { side: 'removed', kind: 'warn', site: 'get_external_spt', cond: 'sp->gfn != gfn' },
+            { side: 'removed', kind: 'seamcall', name: 'TDH.MEM.SEPT.ADD', gpa: '0x200000', level: 2, status: 'TDX_SUCCESS' },
+            { side: 'removed', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed', gfn: '0x200', level: 2, old: 'NONPRESENT', new: 'NONLEAF' },
+            { side: 'removed', kind: 'result', name: 'probe_set_spte', value: '0' },
+            { side: 'added', kind: 'bug', site: 'tdx_spte_to_sept_pt', cond: 'sp->gfn != gfn' },
+            { side: 'added', kind: 'vm', state: 'bugged' },
+            { side: 'added', kind: 'kick', request: 'KVM_REQ_VM_DEAD' },
+            { side: 'added', kind: 'result', name: 'probe_set_spte', value: '-EIO' },
+          ],
+        },
+        {
+          // child SP without an external page: the TDP MMU's KVM_BUG_ON and the refused
+          // SEPT.ADD become TDX's KVM_BUG_ON before any SEAMCALL (VM already bugged, result unchanged)
+          op: 'probe_set_spte',
+          events: [
+            { side: 'removed', kind: 'bug', site: 'set_external_spte_present', cond: '!external_spt' },
+            { side: 'removed', kind: 'seamcall', name: 'TDH.MEM.SEPT.ADD', gpa: '0x200000', level: 2, status: 'TDX_OPERAND_INVALID' },
+            { side: 'removed', kind: 'bug', site: 'tdx_sept_link_private_spt', cond: 'TDX_BUG_ON(TDH_MEM_SEPT_ADD)' },
+            { side: 'added', kind: 'bug', site: 'tdx_spte_to_sept_pt', cond: '!sp->external_spt' },
+          ],
+        },
+      ],
+      // the wrong-gfn link no longer happens: the VM is bugged and dead, the mirror entry
+      // stays non-present, and the child's S-EPT page is never handed to the module
+      final: [
+        { side: 'removed', kind: 'final', what: 'vm', key: 'bugged', value: 'false', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'removed', kind: 'final', what: 'vm', key: 'dead', value: 'false', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'added', kind: 'final', what: 'vm', key: 'bugged', value: 'true', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'added', kind: 'final', what: 'vm', key: 'dead', value: 'true', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'removed', kind: 'final', what: 'mirror', key: '0x200000@L2', value: 'NONLEAF mirror.L1@0x400', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'removed', kind: 'final', what: 'septPages', key: 'sept.L1@0x400', value: 'S-EPT page', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'removed', kind: 'final', what: 'pages.heldByModule', key: 'sept.L1@0x400', value: 'held', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
       ],
     },
   ],

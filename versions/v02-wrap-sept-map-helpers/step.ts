@@ -18,13 +18,25 @@ export const manifest: StepManifest = {
   intents: [
     {
       id: 'v02-map-diagnostics-renamed',
-      summary: 'Diagnostic only: with the link routine renamed to tdx_sept_map_nonleaf_spte() and the leaf body moved into tdx_sept_map_leaf_spte(), their TDX_BUG_ON / KVM_BUG_ON / WARN_ON_ONCE fire under the new function names; same conditions, same SEAMCALLs, same results.',
-      differences: [],
-      // each firing moves into the new helper; none is added or lost
-      moves: [
-        { kind: 'bug', from: { site: 'tdx_sept_link_private_spt', cond: 'TDX_BUG_ON(TDH_MEM_SEPT_ADD)' }, to: { site: 'tdx_sept_map_nonleaf_spte' } },
-        { kind: 'bug', from: { site: 'tdx_sept_set_private_spte', cond: 'level != PG_LEVEL_4K' }, to: { site: 'tdx_sept_map_leaf_spte' } },
-        { kind: 'warn', from: { site: 'tdx_sept_set_private_spte', cond: '(mirror_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK' }, to: { site: 'tdx_sept_map_leaf_spte', cond: '(new_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK' } },
+      summary: 'Diagnostic only: with the link routine renamed to tdx_sept_map_nonleaf_spte() and the leaf body moved into tdx_sept_map_leaf_spte(), their TDX_BUG_ON / WARN_ON_ONCE fire under the new function names; same conditions, same SEAMCALLs, same results.',
+      witnesses: ['age-mirror-spte-no-ad', 'atomic-nonleaf-over-mirror-table'],
+      rewrites: [
+        {
+          // aging a mirror leaf without A/D bits: the leaf RWX warning moves into the leaf helper
+          op: 'probe_age',
+          events: [],
+          moves: [
+            { kind: 'warn', from: { site: 'tdx_sept_set_private_spte', cond: '(mirror_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK' }, to: { site: 'tdx_sept_map_leaf_spte', cond: '(new_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK' } },
+          ],
+        },
+        {
+          // a refused SEPT.ADD is reported by the renamed non-leaf helper
+          op: 'probe_set_spte',
+          events: [],
+          moves: [
+            { kind: 'bug', from: { site: 'tdx_sept_link_private_spt', cond: 'TDX_BUG_ON(TDH_MEM_SEPT_ADD)' }, to: { site: 'tdx_sept_map_nonleaf_spte' } },
+          ],
+        },
       ],
     },
   ],

@@ -14,13 +14,26 @@ export const manifest: StepManifest = {
   intents: [
     {
       id: 'v03-old-present-bug-site',
-      summary: 'Diagnostic only: KVM_BUG_ON(old mirror SPTE present) moves with the folded body from set_external_spte_present() into __tdp_mmu_set_spte_atomic(); same VM bug, same SEAMCALLs, same result.',
-      differences: [],
-      // each firing moves into the caller; none is added or lost
-      moves: [
-        { kind: 'bug', from: { site: 'set_external_spte_present', cond: 'was_present' }, to: { site: '__tdp_mmu_set_spte_atomic', cond: 'is_shadow_present_pte(iter->old_spte)' } },
-        // the same lock assertion moves with it (it fires only without mmu_lock)
-        { kind: 'lockdep', from: { site: 'set_external_spte_present', cond: 'lockdep_assert_held(mmu_lock)' }, to: { site: '__tdp_mmu_set_spte_atomic' } },
+      summary: 'Diagnostic only: KVM_BUG_ON(old mirror SPTE present) moves with the folded body from set_external_spte_present() into __tdp_mmu_set_spte_atomic(), and so does the lockdep assertion; same VM bug, same SEAMCALLs, same result.',
+      witnesses: ['age-mirror-spte-no-ad', 'atomic-nonleaf-over-mirror-table', 'atomic-present-to-present-mirror'],
+      rewrites: [
+        {
+          // aging runs without mmu_lock: both the KVM_BUG_ON and the lockdep splat move
+          op: 'probe_age',
+          events: [],
+          moves: [
+            { kind: 'bug', from: { site: 'set_external_spte_present', cond: 'was_present' }, to: { site: '__tdp_mmu_set_spte_atomic', cond: 'is_shadow_present_pte(iter->old_spte)' } },
+            { kind: 'lockdep', from: { site: 'set_external_spte_present', cond: 'lockdep_assert_held(mmu_lock)' }, to: { site: '__tdp_mmu_set_spte_atomic' } },
+          ],
+        },
+        {
+          // an atomic write over a present mirror SPTE (leaf or table), mmu_lock held
+          op: 'probe_set_spte',
+          events: [],
+          moves: [
+            { kind: 'bug', from: { site: 'set_external_spte_present', cond: 'was_present' }, to: { site: '__tdp_mmu_set_spte_atomic', cond: 'is_shadow_present_pte(iter->old_spte)' } },
+          ],
+        },
       ],
     },
   ],

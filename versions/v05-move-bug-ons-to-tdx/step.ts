@@ -11,30 +11,57 @@ export const manifest: StepManifest = {
   intents: [
     {
       id: 'v05-atomic-zap-bug-in-tdx',
-      summary: 'Atomic zap of a mirror leaf: the KVM_BUG_ON moves from __tdp_mmu_set_spte_atomic() to tdx_sept_set_private_spte() (old SPTE present), and the write now fails with -EIO instead of -EBUSY; the mirror entry is frozen, then restored, and no SEAMCALL is made either way.',
-      differences: [
-        { side: 'removed', kind: 'bug', site: '__tdp_mmu_set_spte_atomic', cond: '!is_shadow_present_pte(new_spte)' },
-        { side: 'added', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
-        { side: 'removed', kind: 'result', name: 'probe_set_spte', value: '-EBUSY' },
-        { side: 'added', kind: 'result', name: 'probe_set_spte', value: '-EIO' },
+      summary: 'Atomic zap of a mirror SPTE (leaf or table): the KVM_BUG_ON moves from __tdp_mmu_set_spte_atomic() (new not present) to tdx_sept_set_private_spte() (old present), and the write now fails with -EIO instead of -EBUSY; no SEAMCALL is made either way.',
+      witnesses: ['atomic-zap-mirror-leaf', 'atomic-zap-mirror-nonleaf'],
+      rewrites: [
+        {
+          op: 'probe_set_spte',
+          events: [
+            { side: 'removed', kind: 'bug', site: '__tdp_mmu_set_spte_atomic', cond: '!is_shadow_present_pte(new_spte)' },
+            { side: 'added', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
+            { side: 'removed', kind: 'result', name: 'probe_set_spte', value: '-EBUSY' },
+            { side: 'added', kind: 'result', name: 'probe_set_spte', value: '-EIO' },
+          ],
+        },
       ],
     },
     {
       id: 'v05-present-to-present-rejected-in-tdx',
-      summary: 'Atomic present → present write of a mirror SPTE: instead of a KVM_BUG_ON in the TDP MMU followed by a doomed PAGE.AUG (or SEPT.ADD) that the module refuses, TDX bugs the VM on the present old SPTE and returns -EIO before any SEAMCALL.',
-      differences: [
-        { side: 'removed', kind: 'bug', site: '__tdp_mmu_set_spte_atomic', cond: 'is_shadow_present_pte(iter->old_spte)' },
-        { side: 'added', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
-        { side: 'removed', kind: 'seamcall', name: 'TDH.MEM.PAGE.AUG' },
-        { side: 'removed', kind: 'bug', site: 'tdx_mem_page_aug', cond: 'TDX_BUG_ON(TDH_MEM_PAGE_AUG)' },
-        // ... and the leaf path's RWX warning (an access-tracked value) is no longer reached
-        { side: 'removed', kind: 'warn', site: 'tdx_sept_map_leaf_spte', cond: '(new_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK' },
-        // the same write of a non-leaf over a present mirror table
-        { side: 'removed', kind: 'seamcall', name: 'TDH.MEM.SEPT.ADD' },
-        { side: 'removed', kind: 'bug', site: 'tdx_sept_map_nonleaf_spte', cond: 'TDX_BUG_ON(TDH_MEM_SEPT_ADD)' },
-        // ... whose new (never linked) table page was named by that SEPT.ADD: without it the
-        // canonical page names of the final mirror tree shift, the tree itself is the same
-        { side: 'either', kind: 'final', what: 'mirror' },
+      summary: 'Atomic present → present write of a mirror SPTE: instead of a KVM_BUG_ON in the TDP MMU followed by a doomed PAGE.AUG (or SEPT.ADD) that the module refuses, TDX bugs the VM on the present old SPTE and returns -EIO before any SEAMCALL (the VM was already bugged and the write already failed with -EIO, so result and VM state are unchanged).',
+      witnesses: ['age-mirror-spte-no-ad', 'atomic-nonleaf-over-mirror-table', 'atomic-present-to-present-mirror'],
+      rewrites: [
+        {
+          // aging a present mirror leaf without A/D bits: the access-tracked value also
+          // tripped the leaf path's RWX warning, which is no longer reached
+          op: 'probe_age',
+          events: [
+            { side: 'removed', kind: 'bug', site: '__tdp_mmu_set_spte_atomic', cond: 'is_shadow_present_pte(iter->old_spte)' },
+            { side: 'removed', kind: 'warn', site: 'tdx_sept_map_leaf_spte', cond: '(new_spte & VMX_EPT_RWX_MASK) != VMX_EPT_RWX_MASK' },
+            { side: 'removed', kind: 'seamcall', name: 'TDH.MEM.PAGE.AUG', gpa: '0x1000', level: 1, status: 'TDX_EPT_ENTRY_STATE_INCORRECT' },
+            { side: 'removed', kind: 'bug', site: 'tdx_mem_page_aug', cond: 'TDX_BUG_ON(TDH_MEM_PAGE_AUG)' },
+            { side: 'added', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
+          ],
+        },
+        {
+          // a present leaf over a present mirror leaf: no doomed PAGE.AUG
+          op: 'probe_set_spte',
+          events: [
+            { side: 'removed', kind: 'bug', site: '__tdp_mmu_set_spte_atomic', cond: 'is_shadow_present_pte(iter->old_spte)' },
+            { side: 'removed', kind: 'seamcall', name: 'TDH.MEM.PAGE.AUG', gpa: '0x1000', level: 1, status: 'TDX_EPT_ENTRY_STATE_INCORRECT' },
+            { side: 'removed', kind: 'bug', site: 'tdx_mem_page_aug', cond: 'TDX_BUG_ON(TDH_MEM_PAGE_AUG)' },
+            { side: 'added', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
+          ],
+        },
+        {
+          // a non-leaf over a present mirror table: no doomed SEPT.ADD
+          op: 'probe_set_spte',
+          events: [
+            { side: 'removed', kind: 'bug', site: '__tdp_mmu_set_spte_atomic', cond: 'is_shadow_present_pte(iter->old_spte)' },
+            { side: 'removed', kind: 'seamcall', name: 'TDH.MEM.SEPT.ADD', gpa: '0x0', level: 2, status: 'TDX_EPT_ENTRY_STATE_INCORRECT' },
+            { side: 'removed', kind: 'bug', site: 'tdx_sept_map_nonleaf_spte', cond: 'TDX_BUG_ON(TDH_MEM_SEPT_ADD)' },
+            { side: 'added', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
+          ],
+        },
       ],
     },
   ],

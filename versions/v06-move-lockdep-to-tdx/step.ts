@@ -15,8 +15,15 @@ export const manifest: StepManifest = {
     {
       id: 'v06-lockdep-assert-in-tdx',
       summary: 'The lockdep_assert_held(mmu_lock) of the mirror path moves from __tdp_mmu_set_spte_atomic() into tdx_sept_set_private_spte(): a lockless caller splats once, from TDX.',
-      differences: [],
-      moves: [{ kind: 'lockdep', from: { site: '__tdp_mmu_set_spte_atomic', cond: 'lockdep_assert_held(mmu_lock)' }, to: { site: 'tdx_sept_set_private_spte' } }],
+      witnesses: ['age-mirror-spte-no-ad'],
+      rewrites: [
+        {
+          // aging a mirror SPTE with A/D bits off is the only caller without mmu_lock
+          op: 'probe_age',
+          events: [],
+          moves: [{ kind: 'lockdep', from: { site: '__tdp_mmu_set_spte_atomic', cond: 'lockdep_assert_held(mmu_lock)' }, to: { site: 'tdx_sept_set_private_spte' } }],
+        },
+      ],
     },
   ],
   assumptions: [

@@ -1,4 +1,4 @@
-import type { StepManifest } from '../../src/step_types.ts';
+import { ANY, type StepManifest } from '../../src/step_types.ts';
 
 export const manifest: StepManifest = {
   step: 9,
@@ -17,107 +17,244 @@ export const manifest: StepManifest = {
   intents: [
     {
       id: 'v09-bookkeeping-after-external-update',
-      summary: 'The spte-changed tracepoint (and the page stats) of a change now come after the child-table teardown and the external update: a removed table is traced after its children, a failed external update is not traced; a non-present to non-present change keeps its tracepoint in the early-return branch (the v3 fix).',
-      differences: [
-        { side: 'either', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed' },
+      summary: 'The spte-changed tracepoint (and the page stats) of a change now come after the child-table teardown and the external update: a removed table is traced after its children (the same tracepoint, moved), a failed external update is not traced; a non-present to non-present change keeps its tracepoint in the early-return branch (the v3 fix). On its own (no other change in the operation) this shows as a pure reorder of the tracepoints of removed tables.',
+      witnesses: ['reclaim-fails', 'teardown', 'teardown-leaf-left'],
+      rewrites: [
+        {
+          // VM teardown (write lock): each removed table's tracepoint moves from before its
+          // children's teardown to after it; nothing is gained or lost
+          op: 'destroy',
+          events: [],
+          moves: [{ kind: 'tracepoint', from: { name: 'kvm_tdp_mmu_spte_changed', old: 'NONLEAF' }, to: {} }],
+        },
       ],
     },
     {
       id: 'v09-frozen-warn-moves-to-set-spte-atomic',
-      summary: 'KVM_MMU_WARN_ON(is_frozen_spte(new_spte)) moves from __tdp_mmu_set_spte_atomic() to tdp_mmu_set_spte_atomic(), because the former now writes FROZEN_SPTE itself to freeze mirror entries.',
-      differences: [
-        { side: 'removed', kind: 'mmu_warn', site: '__tdp_mmu_set_spte_atomic', cond: 'is_frozen_spte(new_spte)' },
-        { side: 'added', kind: 'mmu_warn', site: 'tdp_mmu_set_spte_atomic', cond: 'is_frozen_spte(new_spte)' },
+      summary: 'KVM_MMU_WARN_ON(is_frozen_spte(new_spte)) moves from __tdp_mmu_set_spte_atomic() to tdp_mmu_set_spte_atomic(), because the former now writes FROZEN_SPTE itself to freeze mirror entries. (Where the same operation also changes otherwise, the move is part of that intent\'s rewrite: v09-frozen-mirror-write-not-propagated, v09-atomic-table-zap-tears-down.)',
+      witnesses: ['atomic-set-frozen-direct'],
+      rewrites: [
+        {
+          op: 'probe_set_spte',
+          events: [
+            { side: 'removed', kind: 'mmu_warn', site: '__tdp_mmu_set_spte_atomic', cond: 'is_frozen_spte(new_spte)' },
+            { side: 'added', kind: 'mmu_warn', site: 'tdp_mmu_set_spte_atomic', cond: 'is_frozen_spte(new_spte)' },
+          ],
+        },
       ],
     },
     {
       id: 'v09-frozen-mirror-write-not-propagated',
-      summary: 'An atomic write of FROZEN_SPTE over a non-present mirror SPTE is a non-present to non-present change: __handle_changed_spte() traces it and returns before the hook, so TDX no longer bugs the VM with -EIO and the mirror entry is left FROZEN (as in the end state).',
-      differences: [
-        { side: 'removed', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: '!is_shadow_present_pte(new_spte)' },
-        { side: 'removed', kind: 'vm' },
-        { side: 'removed', kind: 'kick' },
-        { side: 'removed', kind: 'result', name: 'probe_set_spte', value: '-EIO' },
-        { side: 'added', kind: 'result', name: 'probe_set_spte', value: '0' },
-        { side: 'removed', kind: 'final', what: 'vm', value: 'bugged=true' },
-        { side: 'removed', kind: 'final', what: 'vm', value: 'dead=true' },
-        { side: 'added', kind: 'final', what: 'vm', value: 'bugged=false' },
-        { side: 'added', kind: 'final', what: 'vm', value: 'dead=false' },
-        { side: 'added', kind: 'final', what: 'mirror' },
+      summary: 'An atomic write of FROZEN_SPTE over a non-present mirror SPTE is a non-present to non-present change: __handle_changed_spte() traces it and returns before the hook, so TDX no longer bugs the VM with -EIO and the mirror entry is left FROZEN (as in the end state). The same operation shows the frozen-value warning\'s move (v09-frozen-warn-moves-to-set-spte-atomic).',
+      witnesses: ['atomic-set-frozen-mirror'],
+      rewrites: [
+        {
+          op: 'probe_set_spte',
+          events: [
+            { side: 'removed', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: '!is_shadow_present_pte(new_spte)' },
+            { side: 'removed', kind: 'vm', state: 'bugged' },
+            { side: 'removed', kind: 'kick', request: 'KVM_REQ_VM_DEAD' },
+            { side: 'removed', kind: 'result', name: 'probe_set_spte', value: '-EIO' },
+            { side: 'added', kind: 'result', name: 'probe_set_spte', value: '0' },
+            // the non-present to non-present change is traced in the early-return branch
+            { side: 'added', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed', gfn: '0x2', level: 1, old: 'NONPRESENT', new: 'FROZEN' },
+            { side: 'removed', kind: 'mmu_warn', site: '__tdp_mmu_set_spte_atomic', cond: 'is_frozen_spte(new_spte)' },
+            { side: 'added', kind: 'mmu_warn', site: 'tdp_mmu_set_spte_atomic', cond: 'is_frozen_spte(new_spte)' },
+          ],
+        },
+      ],
+      final: [
+        { side: 'removed', kind: 'final', what: 'vm', key: 'bugged', value: 'true' },
+        { side: 'removed', kind: 'final', what: 'vm', key: 'dead', value: 'true' },
+        { side: 'added', kind: 'final', what: 'vm', key: 'bugged', value: 'false' },
+        { side: 'added', kind: 'final', what: 'vm', key: 'dead', value: 'false' },
+        { side: 'added', kind: 'final', what: 'mirror', key: '0x2000@L1', value: 'FROZEN' },
       ],
     },
     {
       id: 'v09-unchanged-mirror-value-not-propagated',
       summary: 'An atomic write of the value a present mirror leaf already holds returns early in __handle_changed_spte() (old == new): the hook is not called, so TDX\'s KVM_BUG_ON(old present) no longer fires and the write succeeds.',
-      differences: [
-        { side: 'removed', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
-        { side: 'removed', kind: 'vm' },
-        { side: 'removed', kind: 'kick' },
-        { side: 'removed', kind: 'result', name: 'probe_set_spte', value: '-EIO' },
-        { side: 'added', kind: 'result', name: 'probe_set_spte', value: '0' },
-        { side: 'removed', kind: 'final', what: 'vm', value: 'bugged=true' },
-        { side: 'removed', kind: 'final', what: 'vm', value: 'dead=true' },
-        { side: 'added', kind: 'final', what: 'vm', value: 'bugged=false' },
-        { side: 'added', kind: 'final', what: 'vm', value: 'dead=false' },
+      witnesses: ['atomic-present-to-present-mirror'],
+      rewrites: [
+        {
+          op: 'probe_set_spte',
+          events: [
+            { side: 'removed', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
+            { side: 'removed', kind: 'vm', state: 'bugged' },
+            { side: 'removed', kind: 'kick', request: 'KVM_REQ_VM_DEAD' },
+            { side: 'removed', kind: 'result', name: 'probe_set_spte', value: '-EIO' },
+            { side: 'added', kind: 'result', name: 'probe_set_spte', value: '0' },
+          ],
+        },
+      ],
+      final: [
+        { side: 'removed', kind: 'final', what: 'vm', key: 'bugged', value: 'true' },
+        { side: 'removed', kind: 'final', what: 'vm', key: 'dead', value: 'true' },
+        { side: 'added', kind: 'final', what: 'vm', key: 'bugged', value: 'false' },
+        { side: 'added', kind: 'final', what: 'vm', key: 'dead', value: 'false' },
       ],
     },
     {
       id: 'v09-age-mirror-warns',
       summary: 'kvm_tdp_mmu_age_spte() WARN_ON_ONCE()s on a mirror SPTE and leaves it alone (aging bypasses the external update); before, the Accessed bit of the mirror leaf was cleared behind TDX\'s back.',
-      differences: [
-        { side: 'added', kind: 'warn', site: 'kvm_tdp_mmu_age_spte', cond: 'is_mirror_sptep(iter->sptep)' },
-        { side: 'either', kind: 'final', what: 'mirror' },
-        // with A/D bits off the access-tracked value used to reach TDX without mmu_lock,
-        // which bugged the VM there; now nothing past the warning happens
-        { side: 'removed', kind: 'lockdep', site: 'tdx_sept_set_private_spte', cond: 'lockdep_assert_held(mmu_lock)' },
-        { side: 'removed', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
-        { side: 'removed', kind: 'vm', state: 'bugged' },
-        { side: 'removed', kind: 'kick', request: 'KVM_REQ_VM_DEAD' },
-        { side: 'either', kind: 'final', what: 'vm' },
+      witnesses: ['age-mirror-spte', 'age-mirror-spte-no-ad'],
+      rewrites: [
+        {
+          // A/D bits on: the Accessed bit used to be cleared silently; now only the warning
+          op: 'probe_age',
+          events: [
+            { side: 'added', kind: 'warn', site: 'kvm_tdp_mmu_age_spte', cond: 'is_mirror_sptep(iter->sptep)' },
+          ],
+        },
+        {
+          // A/D bits off: the access-tracked value used to reach TDX without mmu_lock, which
+          // bugged the VM there; now nothing past the warning happens
+          op: 'probe_age',
+          events: [
+            { side: 'added', kind: 'warn', site: 'kvm_tdp_mmu_age_spte', cond: 'is_mirror_sptep(iter->sptep)' },
+            { side: 'removed', kind: 'lockdep', site: 'tdx_sept_set_private_spte', cond: 'lockdep_assert_held(mmu_lock)' },
+            { side: 'removed', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
+            { side: 'removed', kind: 'vm', state: 'bugged' },
+            { side: 'removed', kind: 'kick', request: 'KVM_REQ_VM_DEAD' },
+          ],
+        },
+      ],
+      final: [
+        { side: 'removed', kind: 'final', what: 'mirror', key: '0x1000@L1', value: 'LEAF gmem@0x1 not-accessed', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'added', kind: 'final', what: 'mirror', key: '0x1000@L1', value: 'LEAF gmem@0x1 accessed', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'removed', kind: 'final', what: 'vm', key: 'bugged', value: 'true', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'removed', kind: 'final', what: 'vm', key: 'dead', value: 'true', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'added', kind: 'final', what: 'vm', key: 'bugged', value: 'false', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'added', kind: 'final', what: 'vm', key: 'dead', value: 'false', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
       ],
     },
     {
       id: 'v09-to-present-propagated-in-any-lock-mode',
       summary: 'A to-present mirror change reaches set_external_spte() from __handle_changed_spte() whatever the lock mode: a write-lock write of a present leaf now maps it in the S-EPT (PAGE.AUG) before tdp_mmu_set_spte()\'s KVM_BUG_ON(new present) and remove_external_spte(), whose removal then finds the page and succeeds.',
-      differences: [
-        { side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.AUG', status: 'TDX_SUCCESS' },
-        { side: 'removed', kind: 'seamcall', name: 'TDH.MEM.RANGE.BLOCK', status: 'TDX_EPT_ENTRY_STATE_INCORRECT' },
-        { side: 'removed', kind: 'bug', site: 'tdx_sept_remove_private_spte', cond: 'TDX_BUG_ON(TDH_MEM_RANGE_BLOCK)' },
-        { side: 'added', kind: 'seamcall', name: 'TDH.MEM.RANGE.BLOCK', status: 'TDX_SUCCESS' },
-        { side: 'added', kind: 'seamcall', name: 'TDH.MEM.TRACK', status: 'TDX_SUCCESS' },
-        { side: 'added', kind: 'kick' },
-        { side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.REMOVE', status: 'TDX_SUCCESS' },
-        { side: 'added', kind: 'seamcall', name: 'TDH.PHYMEM.PAGE.WBINVD', status: 'TDX_SUCCESS' },
-        // page frames are named in order of first appearance: the AUG names the leaf's page earlier
-        { side: 'either', kind: 'final', what: 'mirror' },
+      witnesses: ['nonatomic-map-mirror-leaf'],
+      rewrites: [
+        {
+          op: 'probe_set_spte',
+          events: [
+            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.AUG', gpa: '0x2000', level: 1, status: 'TDX_SUCCESS' },
+            { side: 'removed', kind: 'seamcall', name: 'TDH.MEM.RANGE.BLOCK', gpa: '0x2000', level: 1, status: 'TDX_EPT_ENTRY_STATE_INCORRECT' },
+            { side: 'removed', kind: 'bug', site: 'tdx_sept_remove_private_spte', cond: 'TDX_BUG_ON(TDH_MEM_RANGE_BLOCK)' },
+            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.RANGE.BLOCK', gpa: '0x2000', level: 1, status: 'TDX_SUCCESS' },
+            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.TRACK', status: 'TDX_SUCCESS' },
+            { side: 'added', kind: 'kick', request: 'KVM_REQ_OUTSIDE_GUEST_MODE' },
+            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.REMOVE', gpa: '0x2000', level: 1, status: 'TDX_SUCCESS' },
+            // the trace names the leaf's frame 'unknown' (the probe wrote a PFN no gmem page owns)
+            { side: 'added', kind: 'seamcall', name: 'TDH.PHYMEM.PAGE.WBINVD', page: 'unknown', status: 'TDX_SUCCESS' },
+          ],
+        },
       ],
     },
     {
       id: 'v09-atomic-table-zap-tears-down',
-      summary: 'An atomic zap (or replacement by another table: WARN_ON_ONCE(pfn_changed)) of a present non-leaf mirror SPTE no longer reaches TDX (which refused it with -EIO): __handle_changed_spte() tears the child table down with shared=true while the parent is frozen, each child going through the hook (present leaf: TDX KVM_BUG_ON) and remove_external_spte() under the read lock (lockdep splats, SEAMCALLs), KVM_BUG_ON(shared) firing, free_external_spt() refusing on a live TD; the zap itself succeeds.',
-      differences: [
-        { side: 'removed', kind: 'result', name: 'probe_set_spte', value: '-EIO' },
-        { side: 'added', kind: 'result', name: 'probe_set_spte', value: '0' },
-        { side: 'either', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
-        { side: 'added', kind: 'warn', site: '__handle_changed_spte', cond: 'pfn_changed' },
-        { side: 'added', kind: 'bug', site: 'handle_changed_spte' },
-        { side: 'added', kind: 'bug', site: 'handle_removed_pt', cond: 'shared' },
-        { side: 'added', kind: 'lockdep', site: 'remove_external_spte' },
-        { side: 'added', kind: 'lockdep', site: 'tdx_sept_remove_private_spte' },
-        { side: 'added', kind: 'lockdep', site: 'tdx_track' },
-        { side: 'added', kind: 'seamcall', name: 'TDH.MEM.RANGE.BLOCK' },
-        { side: 'added', kind: 'bug', site: 'tdx_sept_remove_private_spte', cond: 'TDX_BUG_ON(TDH_MEM_RANGE_BLOCK)' },
-        { side: 'added', kind: 'seamcall', name: 'TDH.MEM.TRACK', status: 'TDX_SUCCESS' },
-        { side: 'added', kind: 'kick' },
-        { side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.REMOVE', status: 'TDX_SUCCESS' },
-        { side: 'added', kind: 'seamcall', name: 'TDH.PHYMEM.PAGE.WBINVD', status: 'TDX_SUCCESS' },
-        { side: 'added', kind: 'bug', site: 'tdx_sept_free_private_spt', cond: 'is_hkid_assigned(kvm_tdx)' },
-        { side: 'added', kind: 'warn', site: 'handle_removed_pt', cond: 'kvm_x86_call(free_external_spt)(kvm, base_gfn, sp->role.level, sp->external_spt)' },
-        { side: 'added', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt' },
-        { side: 'either', kind: 'final', what: 'mirror' },
-        { side: 'removed', kind: 'final', what: 'sept' },
-        { side: 'removed', kind: 'final', what: 'pages.heldByModule' },
-        { side: 'either', kind: 'final', what: 'stats' },
+      summary: 'An atomic zap (or freeze, or replacement by another table: WARN_ON_ONCE(pfn_changed)) of a present non-leaf mirror SPTE no longer reaches TDX (which refused it with -EIO): __handle_changed_spte() tears the child table down with shared=true while the parent is frozen, each child going through the hook (present leaf: TDX KVM_BUG_ON, the failed update not traced; non-present: frozen and traced) and remove_external_spte() under the read lock (lockdep splats, SEAMCALLs; BLOCK fails on the non-present children), KVM_BUG_ON(shared) firing, free_external_spt() refusing on a live TD; the zap itself succeeds and is traced after the teardown. The witness tables (a level-2 table at GFN 0 whose only present child is a leaf at GFN 0x1) fix every count.',
+      witnesses: ['atomic-zap-mirror-nonleaf', 'atomic-nonleaf-over-mirror-table', 'remove-mirror-table-shared'],
+      rewrites: [
+        {
+          // atomic zap: NONLEAF -> NONPRESENT
+          op: 'probe_set_spte',
+          events: [
+            // step 08: TDX refused the zap
+            { side: 'removed', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
+            { side: 'removed', kind: 'result', name: 'probe_set_spte', value: '-EIO' },
+            { side: 'added', kind: 'result', name: 'probe_set_spte', value: '0' },
+            // the parent change is traced once its table is torn down
+            { side: 'added', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed', gfn: '0x0', level: 2, old: 'NONLEAF', new: 'NONPRESENT' },
+            // the teardown of its 512 children
+            { side: 'added', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed', gfn: ANY('each non-present child entry of the torn-down table'), level: 1, old: 'NONPRESENT', new: 'FROZEN', count: 511 },
+            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.RANGE.BLOCK', gpa: ANY('each non-present child entry of the torn-down table'), level: 1, status: 'TDX_EPT_ENTRY_STATE_INCORRECT', count: 511 },
+            { side: 'added', kind: 'bug', site: 'tdx_sept_remove_private_spte', cond: 'TDX_BUG_ON(TDH_MEM_RANGE_BLOCK)', count: 511 },
+            { side: 'added', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
+            { side: 'added', kind: 'bug', site: 'handle_changed_spte', cond: '__handle_changed_spte(kvm, sp, gfn, old_spte, new_spte, level, shared)' },
+            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.RANGE.BLOCK', gpa: '0x1000', level: 1, status: 'TDX_SUCCESS' },
+            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.TRACK', status: 'TDX_SUCCESS' },
+            { side: 'added', kind: 'kick', request: 'KVM_REQ_OUTSIDE_GUEST_MODE' },
+            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.REMOVE', gpa: '0x1000', level: 1, status: 'TDX_SUCCESS' },
+            { side: 'added', kind: 'seamcall', name: 'TDH.PHYMEM.PAGE.WBINVD', page: 'gmem@0x1', status: 'TDX_SUCCESS' },
+            { side: 'added', kind: 'bug', site: 'handle_removed_pt', cond: 'shared', count: 512 },
+            { side: 'added', kind: 'lockdep', site: 'remove_external_spte', cond: 'lockdep_assert_held_write(mmu_lock)', count: 512 },
+            // per child: on entry and around BLOCK (512 each), and around REMOVE for the present leaf
+            { side: 'added', kind: 'lockdep', site: 'tdx_sept_remove_private_spte', cond: 'lockdep_assert_held_write(mmu_lock)', count: 1025 },
+            { side: 'added', kind: 'lockdep', site: 'tdx_track', cond: 'lockdep_assert_held_write(mmu_lock)', count: 2 },
+            { side: 'added', kind: 'bug', site: 'tdx_sept_free_private_spt', cond: 'is_hkid_assigned(kvm_tdx)' },
+            { side: 'added', kind: 'warn', site: 'handle_removed_pt', cond: 'kvm_x86_call(free_external_spt)(kvm, base_gfn, sp->role.level, sp->external_spt)' },
+            { side: 'added', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt' },
+          ],
+        },
+        {
+          // replacement by another table: NONLEAF -> NONLEAF, WARN_ON_ONCE(pfn_changed)
+          op: 'probe_set_spte',
+          events: [
+            { side: 'removed', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
+            { side: 'removed', kind: 'result', name: 'probe_set_spte', value: '-EIO' },
+            { side: 'added', kind: 'result', name: 'probe_set_spte', value: '0' },
+            { side: 'added', kind: 'warn', site: '__handle_changed_spte', cond: 'pfn_changed' },
+            { side: 'added', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed', gfn: '0x0', level: 2, old: 'NONLEAF', new: 'NONLEAF' },
+            { side: 'added', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed', gfn: ANY('each non-present child entry of the torn-down table'), level: 1, old: 'NONPRESENT', new: 'FROZEN', count: 511 },
+            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.RANGE.BLOCK', gpa: ANY('each non-present child entry of the torn-down table'), level: 1, status: 'TDX_EPT_ENTRY_STATE_INCORRECT', count: 511 },
+            { side: 'added', kind: 'bug', site: 'tdx_sept_remove_private_spte', cond: 'TDX_BUG_ON(TDH_MEM_RANGE_BLOCK)', count: 511 },
+            { side: 'added', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
+            { side: 'added', kind: 'bug', site: 'handle_changed_spte', cond: '__handle_changed_spte(kvm, sp, gfn, old_spte, new_spte, level, shared)' },
+            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.RANGE.BLOCK', gpa: '0x1000', level: 1, status: 'TDX_SUCCESS' },
+            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.TRACK', status: 'TDX_SUCCESS' },
+            { side: 'added', kind: 'kick', request: 'KVM_REQ_OUTSIDE_GUEST_MODE' },
+            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.REMOVE', gpa: '0x1000', level: 1, status: 'TDX_SUCCESS' },
+            { side: 'added', kind: 'seamcall', name: 'TDH.PHYMEM.PAGE.WBINVD', page: 'gmem@0x1', status: 'TDX_SUCCESS' },
+            { side: 'added', kind: 'bug', site: 'handle_removed_pt', cond: 'shared', count: 512 },
+            { side: 'added', kind: 'lockdep', site: 'remove_external_spte', cond: 'lockdep_assert_held_write(mmu_lock)', count: 512 },
+            { side: 'added', kind: 'lockdep', site: 'tdx_sept_remove_private_spte', cond: 'lockdep_assert_held_write(mmu_lock)', count: 1025 },
+            { side: 'added', kind: 'lockdep', site: 'tdx_track', cond: 'lockdep_assert_held_write(mmu_lock)', count: 2 },
+            { side: 'added', kind: 'bug', site: 'tdx_sept_free_private_spt', cond: 'is_hkid_assigned(kvm_tdx)' },
+            { side: 'added', kind: 'warn', site: 'handle_removed_pt', cond: 'kvm_x86_call(free_external_spt)(kvm, base_gfn, sp->role.level, sp->external_spt)' },
+            { side: 'added', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt' },
+          ],
+        },
+        {
+          // freeze of the table entry: NONLEAF -> FROZEN, with the frozen-value warning's move
+          // (v09-frozen-warn-moves-to-set-spte-atomic) in the same operation
+          op: 'probe_set_spte',
+          events: [
+            { side: 'removed', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
+            { side: 'removed', kind: 'result', name: 'probe_set_spte', value: '-EIO' },
+            { side: 'added', kind: 'result', name: 'probe_set_spte', value: '0' },
+            { side: 'removed', kind: 'mmu_warn', site: '__tdp_mmu_set_spte_atomic', cond: 'is_frozen_spte(new_spte)' },
+            { side: 'added', kind: 'mmu_warn', site: 'tdp_mmu_set_spte_atomic', cond: 'is_frozen_spte(new_spte)' },
+            { side: 'added', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed', gfn: '0x0', level: 2, old: 'NONLEAF', new: 'FROZEN' },
+            { side: 'added', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed', gfn: ANY('each non-present child entry of the torn-down table'), level: 1, old: 'NONPRESENT', new: 'FROZEN', count: 511 },
+            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.RANGE.BLOCK', gpa: ANY('each non-present child entry of the torn-down table'), level: 1, status: 'TDX_EPT_ENTRY_STATE_INCORRECT', count: 511 },
+            { side: 'added', kind: 'bug', site: 'tdx_sept_remove_private_spte', cond: 'TDX_BUG_ON(TDH_MEM_RANGE_BLOCK)', count: 511 },
+            { side: 'added', kind: 'bug', site: 'tdx_sept_set_private_spte', cond: 'is_shadow_present_pte(old_spte)' },
+            { side: 'added', kind: 'bug', site: 'handle_changed_spte', cond: '__handle_changed_spte(kvm, sp, gfn, old_spte, new_spte, level, shared)' },
+            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.RANGE.BLOCK', gpa: '0x1000', level: 1, status: 'TDX_SUCCESS' },
+            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.TRACK', status: 'TDX_SUCCESS' },
+            { side: 'added', kind: 'kick', request: 'KVM_REQ_OUTSIDE_GUEST_MODE' },
+            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.REMOVE', gpa: '0x1000', level: 1, status: 'TDX_SUCCESS' },
+            { side: 'added', kind: 'seamcall', name: 'TDH.PHYMEM.PAGE.WBINVD', page: 'gmem@0x1', status: 'TDX_SUCCESS' },
+            { side: 'added', kind: 'bug', site: 'handle_removed_pt', cond: 'shared', count: 512 },
+            { side: 'added', kind: 'lockdep', site: 'remove_external_spte', cond: 'lockdep_assert_held_write(mmu_lock)', count: 512 },
+            { side: 'added', kind: 'lockdep', site: 'tdx_sept_remove_private_spte', cond: 'lockdep_assert_held_write(mmu_lock)', count: 1025 },
+            { side: 'added', kind: 'lockdep', site: 'tdx_track', cond: 'lockdep_assert_held_write(mmu_lock)', count: 2 },
+            { side: 'added', kind: 'bug', site: 'tdx_sept_free_private_spt', cond: 'is_hkid_assigned(kvm_tdx)' },
+            { side: 'added', kind: 'warn', site: 'handle_removed_pt', cond: 'kvm_x86_call(free_external_spt)(kvm, base_gfn, sp->role.level, sp->external_spt)' },
+            { side: 'added', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt' },
+          ],
+        },
+      ],
+      final: [
+        { side: 'removed', kind: 'final', what: 'mirror', key: '0x0@L2', value: 'NONLEAF mirror.L1@0x0', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'added', kind: 'final', what: 'mirror', key: '0x0@L2', value: 'NONLEAF mirror.L1@0x0#2', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'added', kind: 'final', what: 'mirror', key: '0x0@L2', value: 'FROZEN', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'removed', kind: 'final', what: 'mirror', key: '0x1000@L1', value: 'LEAF gmem@0x1 accessed', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'removed', kind: 'final', what: 'sept', key: '0x1000@L1', value: 'PENDING gmem@0x1', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'removed', kind: 'final', what: 'pages.heldByModule', key: 'gmem@0x1', value: 'held', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'removed', kind: 'final', what: 'stats', key: 'tdp_mmu_pages', value: '4', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'added', kind: 'final', what: 'stats', key: 'tdp_mmu_pages', value: '3', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'removed', kind: 'final', what: 'stats', key: 'tdp_mmu_pages', value: '3', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
+        { side: 'added', kind: 'final', what: 'stats', key: 'tdp_mmu_pages', value: '2', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
       ],
     },
   ],

@@ -11,12 +11,22 @@ export const manifest: StepManifest = {
   intents: [
     {
       id: 'v10-no-bug-on-shared-child-zap',
-      summary: 'handle_removed_pt() no longer KVM_BUG_ON()s when it removes the children of a mirror table under the shared lock (only lockdep guards the lock mode from now on); on the never-taken atomic table zap the VM is bugged later, by the first failing TDX call, and the same SEAMCALLs are issued.',
-      differences: [
-        { side: 'removed', kind: 'bug', site: 'handle_removed_pt', cond: 'shared' },
-        // the VM is now bugged by the first failing RANGE.BLOCK instead: that firing turns loud
-        { side: 'either', kind: 'bug', site: 'tdx_sept_remove_private_spte', cond: 'TDX_BUG_ON(TDH_MEM_RANGE_BLOCK)' },
-        { side: 'either', kind: 'seamcall', name: 'TDH.MEM.RANGE.BLOCK', status: 'TDX_EPT_ENTRY_STATE_INCORRECT' },
+      summary: 'handle_removed_pt() no longer KVM_BUG_ON()s when it removes the children of a mirror table under the shared lock (only lockdep guards the lock mode from now on); on the never-taken atomic table zap the VM is bugged later, by the first failing TDX call (its TDX_BUG_ON turns loud), and the same SEAMCALLs are issued.',
+      witnesses: ['atomic-nonleaf-over-mirror-table', 'atomic-zap-mirror-nonleaf', 'remove-mirror-table-shared'],
+      rewrites: [
+        {
+          op: 'probe_set_spte',
+          events: [
+            // KVM_BUG_ON(shared) fired once per child entry of the removed table (512): the first loud, the rest silent
+            { side: 'removed', kind: 'bug', site: 'handle_removed_pt', cond: 'shared', silent: false },
+            { side: 'removed', kind: 'bug', site: 'handle_removed_pt', cond: 'shared', silent: true, count: 511 },
+            // the VM is now bugged by the failing RANGE.BLOCK: that firing turns loud
+            { side: 'removed', kind: 'bug', site: 'tdx_sept_remove_private_spte', cond: 'TDX_BUG_ON(TDH_MEM_RANGE_BLOCK)', silent: true },
+            { side: 'added', kind: 'bug', site: 'tdx_sept_remove_private_spte', cond: 'TDX_BUG_ON(TDH_MEM_RANGE_BLOCK)', silent: false },
+          ],
+          // the failing BLOCK itself is unchanged; it now comes before the VM is bugged
+          moves: [{ kind: 'seamcall', from: { name: 'TDH.MEM.RANGE.BLOCK', status: 'TDX_EPT_ENTRY_STATE_INCORRECT' }, to: {} }],
+        },
       ],
     },
   ],

@@ -14,11 +14,18 @@ export const manifest: StepManifest = {
     {
       id: 'v13-splat-site-renamed',
       summary: 'Diagnostics raised inside the removal routine (KVM_BUG_ON, TDX_BUG_ON, lockdep) now name tdx_sept_remove_leaf_spte instead of tdx_sept_remove_private_spte; nothing else changes.',
-      differences: [],
-      // a rename moves each firing, never adds or drops one
-      moves: [
-        { kind: 'bug', from: { site: 'tdx_sept_remove_private_spte' }, to: { site: 'tdx_sept_remove_leaf_spte' } },
-        { kind: 'lockdep', from: { site: 'tdx_sept_remove_private_spte' }, to: { site: 'tdx_sept_remove_leaf_spte' } },
+      witnesses: ['atomic-nonleaf-over-mirror-table', 'atomic-zap-mirror-leaf', 'atomic-zap-mirror-nonleaf', 'remove-mirror-table-shared', 'teardown-leaf-left', 'zap-track-stays-busy'],
+      // a rename moves each firing (same cond, same silence), never adds or drops one
+      rewrites: [
+        {
+          // the atomic zaps (lockdep), the teardown of a leaf left behind (KVM_BUG_ON(!hkid)), a failing PAGE.REMOVE (TDX_BUG_ON)
+          op: ['probe_set_spte', 'destroy', 'gmem_invalidate'],
+          events: [],
+          moves: [
+            { kind: 'bug', from: { site: 'tdx_sept_remove_private_spte' }, to: { site: 'tdx_sept_remove_leaf_spte' }, optional: 'an operation that only splats lockdep there fires no KVM_BUG_ON' },
+            { kind: 'lockdep', from: { site: 'tdx_sept_remove_private_spte' }, to: { site: 'tdx_sept_remove_leaf_spte' }, optional: 'an operation under the right lock splats no lockdep there' },
+          ],
+        },
       ],
     },
   ],

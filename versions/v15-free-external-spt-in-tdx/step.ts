@@ -18,20 +18,44 @@ export const manifest: StepManifest = {
   intents: [
     {
       id: 'v15-sept-page-freed-after-reclaim',
-      summary: 'TDX frees each S-EPT page right after its successful RECLAIM, under the write lock, instead of the RCU callback freeing it after a grace period; a page whose reclaim failed is still leaked.',
-      differences: [
-        { side: 'removed', kind: 'free', site: 'tdp_mmu_free_sp', what: 'external_spt' },
-        { side: 'added', kind: 'free', site: 'tdx_sept_free_private_spt', what: 'external_spt' },
+      summary: 'TDX frees each S-EPT page right after its successful RECLAIM, under the write lock, instead of the RCU callback freeing it after a grace period; a page whose reclaim failed is still leaked. At teardown this comes with the split of tdp_mmu_free_sp() (v15-free-helpers-split): the RCU callback frees each SP\'s own page table through __tdp_mmu_free_sp().',
+      witnesses: ['reclaim-fails', 'teardown', 'teardown-leaf-left'],
+      rewrites: [
+        {
+          // teardown frees every SP: both changes of this patch happen in the same operation
+          op: 'destroy',
+          events: [],
+          // each page is still freed once, the same page (a leaked page stays unfreed on both sides)
+          moves: [
+            { kind: 'free', from: { site: 'tdp_mmu_free_sp', what: 'external_spt' }, to: { site: 'tdx_sept_free_private_spt' } },
+            { kind: 'free', from: { site: 'tdp_mmu_free_sp', what: 'spt' }, to: { site: '__tdp_mmu_free_sp' } },
+          ],
+        },
       ],
     },
     {
       id: 'v15-free-helpers-split',
       summary: 'tdp_mmu_free_sp() splits into __tdp_mmu_free_sp() (the SP\'s own page table and header, used by the RCU callback) and tdp_mmu_free_unused_sp() (also the never-used external page, used when a link fails in the fault path).',
-      differences: [
-        { side: 'removed', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt' },
-        { side: 'added', kind: 'free', site: '__tdp_mmu_free_sp', what: 'spt' },
-        { side: 'removed', kind: 'free', site: 'tdp_mmu_free_sp', what: 'external_spt' },
-        { side: 'added', kind: 'free', site: 'tdp_mmu_free_unused_sp', what: 'external_spt' },
+      witnesses: ['atomic-nonleaf-over-mirror-table', 'atomic-zap-mirror-nonleaf', 'private-fault-sept-add-busy', 'remove-mirror-table-shared'],
+      rewrites: [
+        {
+          // the one mirror table removed by the atomic zap is freed by the RCU callback (its S-EPT page was leaked at 14)
+          op: 'probe_set_spte',
+          events: [
+            { side: 'removed', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt' },
+            { side: 'added', kind: 'free', site: '__tdp_mmu_free_sp', what: 'spt' },
+          ],
+        },
+        {
+          // the one SP whose link failed (SEPT.ADD busy) is freed unused, with its never-used external page
+          op: 'fault',
+          events: [
+            { side: 'removed', kind: 'free', site: 'tdp_mmu_free_sp', what: 'external_spt' },
+            { side: 'removed', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt' },
+            { side: 'added', kind: 'free', site: 'tdp_mmu_free_unused_sp', what: 'external_spt' },
+            { side: 'added', kind: 'free', site: '__tdp_mmu_free_sp', what: 'spt' },
+          ],
+        },
       ],
     },
   ],
