@@ -71,6 +71,10 @@ export interface Mutant {
   original: string;
   /** Offset just inside the function body's "{", where the reach probe goes. */
   bodyStart: number;
+  /** The statement(s) or expression holding the slip, where the site probe goes. */
+  siteStart: number;
+  siteEnd: number;
+  siteKind: 'statement' | 'expression';
 }
 
 function callName(e: ts.Expression): string | null {
@@ -109,13 +113,16 @@ export function mutationSites(step: number, file: string, text: string): Mutant[
   const sf = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
   const out: Mutant[] = [];
   const stack: { name: string; bodyStart: number }[] = [];
-  const add = (operator: Operator, node: ts.Node | { getStart(): number; getEnd(): number }, replacement: string, start?: number, end?: number): void => {
+  const add = (operator: Operator, node: ts.Node | { getStart(): number; getEnd(): number }, replacement: string, start?: number, end?: number, site?: { node: ts.Node; kind: 'statement' | 'expression' }): void => {
     const fn = stack[stack.length - 1];
     if (!fn) return; // only code inside functions
     const s = start ?? node.getStart(sf);
     const e = end ?? node.getEnd();
     const line = sf.getLineAndCharacterOfPosition(s).line + 1;
-    out.push({ id: '', step, file, fn: fn.name, line, operator, start: s, end: e, replacement, original: text.slice(s, e), bodyStart: fn.bodyStart });
+    const siteStart = site ? site.node.getStart(sf) : s;
+    const siteEnd = site ? site.node.getEnd() : e;
+    const siteKind = site ? site.kind : 'statement';
+    out.push({ id: '', step, file, fn: fn.name, line, operator, start: s, end: e, replacement, original: text.slice(s, e), bodyStart: fn.bodyStart, siteStart, siteEnd, siteKind });
   };
   const visit = (node: ts.Node): void => {
     const isFn = (ts.isFunctionDeclaration(node) || ts.isFunctionExpression(node) || ts.isArrowFunction(node) || ts.isMethodDeclaration(node)) && node.body !== undefined && ts.isBlock(node.body);
@@ -135,7 +142,7 @@ export function mutationSites(step: number, file: string, text: string): Mutant[
       const ex = node.expression;
       if (ex && ts.isPrefixUnaryExpression(ex) && ex.operator === ts.SyntaxKind.MinusToken && ts.isIdentifier(ex.operand) && ERRNO_SWAP[ex.operand.text]) {
         const to = ERRNO_SWAP[ex.operand.text]!;
-        add('change-errno', ex, `-${ERRNO_VALUE[to]!} /* -${to} */`);
+        add('change-errno', ex, `-${ERRNO_VALUE[to]!} /* -${to} */`, undefined, undefined, { node, kind: 'statement' });
       }
     }
     if (ts.isBlock(node) || ts.isSourceFile(node)) {
@@ -153,21 +160,21 @@ export function mutationSites(step: number, file: string, text: string): Mutant[
     }
     // conditions
     if (ts.isIfStatement(node) || ts.isWhileStatement(node) || ts.isDoStatement(node)) {
-      add('negate-condition', node.expression, `!(${node.expression.getText(sf)})`);
+      add('negate-condition', node.expression, `!(${node.expression.getText(sf)})`, undefined, undefined, { node: node.expression, kind: 'expression' });
     }
-    if (ts.isConditionalExpression(node)) add('negate-condition', node.condition, `!(${node.condition.getText(sf)})`);
+    if (ts.isConditionalExpression(node)) add('negate-condition', node.condition, `!(${node.condition.getText(sf)})`, undefined, undefined, { node: node.condition, kind: 'expression' });
     // a diagnostic used as a condition: keep the check, lose the report
     if (ts.isCallExpression(node) && isDiagnosticCall(node) && !ts.isExpressionStatement(node.parent) && !(ts.isYieldExpression(node.parent) && ts.isExpressionStatement(node.parent.parent)) && node.arguments.length > 0) {
       const cond = node.arguments[0]!.getText(sf);
-      add('delete-diagnostic', node, /^TDX_BUG_ON|^__TDX_BUG_ON/.test(callName(node) ?? '') ? `((${cond}) !== 0n)` : `Boolean(${cond})`);
+      add('delete-diagnostic', node, /^TDX_BUG_ON|^__TDX_BUG_ON/.test(callName(node) ?? '') ? `((${cond}) !== 0n)` : `Boolean(${cond})`, undefined, undefined, { node, kind: 'expression' });
     }
     if (ts.isBinaryExpression(node)) {
       const k = node.operatorToken.kind;
       if (k === ts.SyntaxKind.AmpersandAmpersandToken || k === ts.SyntaxKind.BarBarToken) {
-        add('swap-logical', node.operatorToken, k === ts.SyntaxKind.AmpersandAmpersandToken ? '||' : '&&');
+        add('swap-logical', node.operatorToken, k === ts.SyntaxKind.AmpersandAmpersandToken ? '||' : '&&', undefined, undefined, { node, kind: 'expression' });
       }
       const flip = COMPARISON_FLIP[k];
-      if (flip) add('flip-comparison', node.operatorToken, flip);
+      if (flip) add('flip-comparison', node.operatorToken, flip, undefined, undefined, { node, kind: 'expression' });
     }
     ts.forEachChild(node, visit);
     if (isFn) stack.pop();
@@ -241,9 +248,45 @@ export function rerootImports(text: string, copyDir: string): string {
 /** Where mutant folders are written: inside the project (see rerootImports), a dot folder tsc and vitest skip. */
 export const MUTANTS_DIR = join(ROOT, '.mutants');
 
-/** The global the reach probe of a mutant calls. */
+/** The globals the reach probes of a mutant call: at the start of the mutated function, and at the slip itself. */
 const REACH = '__tdxDifftestReach';
+const REACH_SITE = '__tdxDifftestReachSite';
 type ReachFn = (id: string) => void;
+/** The global every loop of a mutated file calls once per iteration. */
+const LOOP_GUARD = '__tdxDifftestLoopGuard';
+/**
+ * Iterations of the mutated file's loops one replay may make. A slip can turn a loop that
+ * never yields into an endless one (the scheduler's step budget only counts yield
+ * points): past this bound the replay fails as a model error, deterministically.
+ */
+export const LOOP_GUARD_LIMIT = 2_000_000;
+
+/** Inserts a call of the loop guard at the top of every loop body of `text`. */
+export function guardLoops(text: string): string {
+  const sf = ts.createSourceFile('m.ts', text, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
+  const call = `(globalThis as unknown as { ${LOOP_GUARD}?: () => void }).${LOOP_GUARD}?.();`;
+  const edits: { at: number; end: number; text: string }[] = [];
+  const visit = (n: ts.Node): void => {
+    if (ts.isForStatement(n) || ts.isForOfStatement(n) || ts.isForInStatement(n) || ts.isWhileStatement(n) || ts.isDoStatement(n)) {
+      const body = n.statement;
+      if (ts.isBlock(body)) edits.push({ at: body.getStart(sf) + 1, end: body.getStart(sf) + 1, text: call });
+      else edits.push({ at: body.getStart(sf), end: body.getEnd(), text: `{ ${call} ${body.getText(sf)} }` });
+    }
+    ts.forEachChild(n, visit);
+  };
+  visit(sf);
+  // nested loops: edits inside a replaced body would be lost, so apply innermost first by
+  // rebuilding from the back; a non-block body containing a loop is rare and gets one guard
+  edits.sort((a, b) => b.at - a.at);
+  let out = text;
+  let floor = Infinity;
+  for (const e of edits) {
+    if (e.end > floor) continue; // overlaps an edit already applied further back
+    out = out.slice(0, e.at) + e.text + out.slice(e.end);
+    floor = e.at;
+  }
+  return out;
+}
 
 /**
  * Copies the step folder of `m` into `dir`, applies the mutation (and a probe at the
@@ -257,10 +300,14 @@ export async function loadMutant(step: StepModel, m: Mutant, dir: string): Promi
     let text = readFileSync(join(dir, f), 'utf8');
     if (f === m.file) {
       if (text.slice(m.start, m.end) !== m.original) throw new Error(`mutant ${m.id}: the source changed since the sites were found`);
-      const probe = `(globalThis as unknown as { ${REACH}?: (id: string) => void }).${REACH}?.(${JSON.stringify(m.id)});`;
+      const probe = (global: string): string => `(globalThis as unknown as { ${global}?: (id: string) => void }).${global}?.(${JSON.stringify(m.id)})`;
+      // the slip, with a probe that reports when its statement or expression runs
+      const site = text.slice(m.siteStart, m.start) + m.replacement + text.slice(m.end, m.siteEnd);
+      const wrapped = m.siteKind === 'statement' ? `{ ${probe(REACH_SITE)}; ${site} }` : `(${probe(REACH_SITE)}, ${site})`;
+      text = text.slice(0, m.siteStart) + wrapped + text.slice(m.siteEnd);
       // edits from the back, so offsets stay valid (the body start is before the site)
-      text = text.slice(0, m.start) + m.replacement + text.slice(m.end);
-      text = text.slice(0, m.bodyStart) + probe + text.slice(m.bodyStart);
+      text = text.slice(0, m.bodyStart) + probe(REACH) + ';' + text.slice(m.bodyStart);
+      text = guardLoops(text);
     }
     writeFileSync(join(dir, f), rerootImports(text, dir));
   }
@@ -285,10 +332,14 @@ export interface MutantResult {
   catchers: string[];
   /** Traces that run the mutated function. */
   reachedBy: string[];
+  /** Traces that run the mutated statement or expression itself. */
+  siteReachedBy: string[];
   /** For a masked mutant: the intents that explained its changes. */
   explainedBy?: string[];
   /** The mutant could not be built or loaded (syntax the slip broke): counts as killed. */
   error?: string;
+  /** Killed because a replay ended otherwise than on the real step (livelock, crash, model-error): the first such trace stops the run of this mutant. */
+  ended?: string;
 }
 
 export interface MutateOptions {
@@ -333,29 +384,49 @@ function count(s: MutateSummary, status: MutantStatus): void {
 /** Runs one mutant of step `idx` of `sorted` against the corpus; `real` caches replays of the real steps. */
 async function runMutant(m: Mutant, sorted: readonly StepModel[], idx: number, traces: readonly Trace[], real: (step: StepModel, i: number) => Replayed, dir: string): Promise<MutantResult> {
   const step = sorted[idx]!;
-  const base: Omit<MutantResult, 'status' | 'changed' | 'catchers' | 'reachedBy'> = { id: m.id, step: m.step, file: m.file, fn: m.fn, line: m.line, operator: m.operator, original: m.original, replacement: m.replacement };
+  const base: Omit<MutantResult, 'status' | 'changed' | 'catchers' | 'reachedBy' | 'siteReachedBy'> = { id: m.id, step: m.step, file: m.file, fn: m.fn, line: m.line, operator: m.operator, original: m.original, replacement: m.replacement };
   let mutant: StepModel;
   try {
     mutant = await loadMutant(step, m, dir);
   } catch (e) {
-    return { ...base, status: 'killed', changed: [], catchers: [], reachedBy: [], error: e instanceof Error ? e.message.split('\n')[0]! : String(e) };
+    return { ...base, status: 'killed', changed: [], catchers: [], reachedBy: [], siteReachedBy: [], error: e instanceof Error ? e.message.split('\n')[0]! : String(e) };
   }
-  const g = globalThis as unknown as Record<string, ReachFn | undefined>;
+  const g = globalThis as unknown as Record<string, ReachFn | (() => void) | undefined>;
   const reached = new Set<string>();
   let current = '';
   g[REACH] = () => reached.add(current);
+  const siteReached = new Set<string>();
+  g[REACH_SITE] = () => siteReached.add(current);
+  let iterations = 0;
+  g[LOOP_GUARD] = () => {
+    if (++iterations > LOOP_GUARD_LIMIT) throw new Error(`mutant loop guard: a loop of the mutated file ran ${LOOP_GUARD_LIMIT} times in one replay`);
+  };
   const replays: Replayed[] = [];
+  // a replay that ends differently (livelock, crash, model error) is a final-state
+  // difference of section 'end', which an intent may only explain by naming it: when
+  // none of the steps compared with the mutant does, the check must fail on that trace,
+  // and the remaining (often long) replays and comparisons are skipped
+  const endIntended = [idx, idx + 1].some((i) => sorted[i]?.manifest.intents.some((it) => [...(it.final ?? []), ...it.rewrites.flatMap((r) => r.final ?? [])].some((p) => p.what === 'end')));
   try {
     for (let i = 0; i < traces.length; i++) {
       current = traces[i]!.name;
-      replays.push(safeReplay(traces[i]!, mutant));
+      iterations = 0;
+      const r = safeReplay(traces[i]!, mutant);
+      replays.push(r);
+      if (!endIntended && r.obs.final.end !== real(step, i).obs.final.end) {
+        const name = traces[i]!.name;
+        return { ...base, status: 'killed', changed: [name], catchers: [name], reachedBy: [...reached].sort(), siteReachedBy: [...siteReached].sort(), ended: r.obs.final.end };
+      }
     }
   } finally {
     delete g[REACH];
+    delete g[REACH_SITE];
+    delete g[LOOP_GUARD];
   }
   const changed = traces.filter((t, i) => !sameBehaviour(real(step, i).obs, replays[i]!.obs) || replays[i]!.error !== undefined).map((t) => t.name);
   const reachedBy = traces.map((t) => t.name).filter((n) => reached.has(n));
-  if (changed.length === 0) return { ...base, status: 'no-change', changed, catchers: [], reachedBy };
+  const siteReachedBy = traces.map((t) => t.name).filter((n) => siteReached.has(n));
+  if (changed.length === 0) return { ...base, status: 'no-change', changed, catchers: [], reachedBy, siteReachedBy };
 
   // the check around the mutant: predecessor → mutant, mutant → successor
   const steps = sorted.map((s, i) => (i === idx ? mutant : s));
@@ -366,9 +437,9 @@ async function runMutant(m: Mutant, sorted: readonly StepModel[], idx: number, t
   const results = traces.flatMap((t, i) => pairs.map((p) => pairResult(steps, t.name, p, get(p.base, i), get(p.step, i))));
   const report = buildReport(steps, pairs, traces.map((t) => t.name), results);
   const bad = report.results.filter((r) => r.verdict === 'unexpected');
-  if (bad.length > 0) return { ...base, status: 'killed', changed, catchers: [...new Set(bad.map((r) => r.trace))].sort(), reachedBy };
+  if (bad.length > 0) return { ...base, status: 'killed', changed, catchers: [...new Set(bad.map((r) => r.trace))].sort(), reachedBy, siteReachedBy };
   const explainedBy = [...new Set(report.results.filter((r) => changed.includes(r.trace)).flatMap((r) => r.intents))].sort();
-  return { ...base, status: 'masked', changed, catchers: [], reachedBy, explainedBy };
+  return { ...base, status: 'masked', changed, catchers: [], reachedBy, siteReachedBy, explainedBy };
 }
 
 /** The whole mutation run. */
@@ -440,8 +511,11 @@ export function formatMutateText(r: MutateReport): string {
   if (quiet.length > 0) {
     out.push('');
     out.push('no change on any trace:');
+    const list = (xs: string[]): string => `${xs.length} trace${xs.length === 1 ? '' : 's'} (${xs.slice(0, 3).join(', ')}${xs.length > 3 ? ', …' : ''})`;
     for (const m of quiet) {
-      const why = m.reachedBy.length === 0 ? `no trace runs ${m.fn}()` : `run by ${m.reachedBy.length} trace${m.reachedBy.length === 1 ? '' : 's'} (${m.reachedBy.slice(0, 3).join(', ')}${m.reachedBy.length > 3 ? ', …' : ''}), no observable change`;
+      const why = m.reachedBy.length === 0 ? `no trace runs ${m.fn}()`
+        : m.siteReachedBy.length === 0 ? `${m.fn}() runs (${list(m.reachedBy)}) but no trace reaches this line's code`
+        : `reached by ${list(m.siteReachedBy)}, no observable change (equivalent there, or not observed)`;
       out.push(`  ${m.id} in ${m.fn}: \`${oneLine(m.original)}\` -> \`${oneLine(m.replacement)}\`: ${why}`);
     }
   }

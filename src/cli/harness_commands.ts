@@ -45,7 +45,7 @@ function stdoutStyle(plain: boolean): Style {
 }
 
 /** A progress line on stderr, only when stderr is a terminal. */
-function progress(label: string): { tick: (done: number, total: number) => void; end: () => void } {
+function progress(label: string, unit = 'replays'): { tick: (done: number, total: number) => void; end: () => void } {
   if (!process.stderr.isTTY) return { tick: () => {}, end: () => {} };
   let last = 0;
   let shown = false;
@@ -55,7 +55,7 @@ function progress(label: string): { tick: (done: number, total: number) => void;
       if (done < total && now - last < 100) return;
       last = now;
       shown = true;
-      process.stderr.write(`\r${label}: ${done}/${total} replays`);
+      process.stderr.write(`\r${label}: ${done}/${total} ${unit}`);
     },
     end: () => {
       if (shown) process.stderr.write('\r\x1b[K');
@@ -203,7 +203,7 @@ async function mutateCommand(ctx: CliContext, opts: MutateOpts): Promise<void> {
     const bad = operators.find((o) => !(OPERATORS as readonly string[]).includes(o));
     if (bad !== undefined || operators.length === 0) throw new InputError(`--operators: unknown operator "${bad ?? ''}" (operators are ${OPERATORS.join(', ')})`);
   }
-  const p = progress('mutate');
+  const p = progress('mutate', 'mutants');
   const report = await runMutate({ steps: ctx.steps, traces: loadCorpus(), seed, ...(only ? { only } : {}), ...(operators ? { operators } : {}), ...(limit !== undefined ? { limit } : {}), onMutant: (d, t) => p.tick(d, t) });
   p.end();
   ctx.out(opts.json ? toJson(report) + '\n' : formatMutateText(report));

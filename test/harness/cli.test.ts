@@ -185,6 +185,16 @@ describe('bisect', () => {
 });
 
 describe('diff', () => {
+  it('over a range, names for each difference the step that made it and explains it with that step only', async () => {
+    const r = await runMain(['diff', 'atomic-zap-mirror-leaf', '0', '15']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/- fn +probe result name=probe_set_spte op=probe_set_spte#0 value=-EBUSY +\[step 05: v05-atomic-zap-bug-in-tdx\]/);
+    expect(r.out).toMatch(/\+ fn +probe result name=probe_set_spte op=probe_set_spte#0 value=0 +\[step 12: v12-atomic-leaf-zap-removes\]/);
+    expect(r.out).toMatch(/\+ diag probe lockdep site=tdx_sept_remove_leaf_spte .*\[step 13: v13-splat-site-renamed\]/);
+    const j = JSON.parse((await runMain(['diff', 'atomic-zap-mirror-leaf', '0', '15', '--json'])).out) as { differences: { madeBy?: number }[] };
+    expect(j.differences.every((d) => typeof d.madeBy === 'number')).toBe(true);
+  });
+
   it('prints a unified diff of two steps, the differences and the explaining intents', async () => {
     const r = await runCli(['diff', 'private-fault', '0', '1'], steps);
     expect(r.code).toBe(0);

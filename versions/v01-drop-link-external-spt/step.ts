@@ -56,6 +56,17 @@ export const manifest: StepManifest = {
             { side: 'added', kind: 'kick', request: 'KVM_REQ_VM_DEAD' },
             { side: 'added', kind: 'result', name: 'probe_set_spte', value: '-EIO' },
           ],
+          // the wrong-gfn link no longer happens: the VM is bugged and dead, the mirror entry
+          // stays non-present, and the child's S-EPT page is never handed to the module
+          final: [
+            { side: 'removed', kind: 'final', what: 'vm', key: 'bugged', value: 'false' },
+            { side: 'removed', kind: 'final', what: 'vm', key: 'dead', value: 'false' },
+            { side: 'added', kind: 'final', what: 'vm', key: 'bugged', value: 'true' },
+            { side: 'added', kind: 'final', what: 'vm', key: 'dead', value: 'true' },
+            { side: 'removed', kind: 'final', what: 'mirror', key: '0x200000@L2', value: 'NONLEAF mirror.L1@0x400' },
+            { side: 'removed', kind: 'final', what: 'septPages', key: 'sept.L1@0x400', value: 'S-EPT page' },
+            { side: 'removed', kind: 'final', what: 'pages.heldByModule', key: 'sept.L1@0x400', value: 'held' },
+          ],
         },
         {
           // child SP without an external page: the TDP MMU's KVM_BUG_ON and the refused
@@ -68,17 +79,6 @@ export const manifest: StepManifest = {
             { side: 'added', kind: 'bug', site: 'tdx_spte_to_sept_pt', cond: '!sp->external_spt' },
           ],
         },
-      ],
-      // the wrong-gfn link no longer happens: the VM is bugged and dead, the mirror entry
-      // stays non-present, and the child's S-EPT page is never handed to the module
-      final: [
-        { side: 'removed', kind: 'final', what: 'vm', key: 'bugged', value: 'false', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'removed', kind: 'final', what: 'vm', key: 'dead', value: 'false', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'added', kind: 'final', what: 'vm', key: 'bugged', value: 'true', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'added', kind: 'final', what: 'vm', key: 'dead', value: 'true', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'removed', kind: 'final', what: 'mirror', key: '0x200000@L2', value: 'NONLEAF mirror.L1@0x400', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'removed', kind: 'final', what: 'septPages', key: 'sept.L1@0x400', value: 'S-EPT page', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'removed', kind: 'final', what: 'pages.heldByModule', key: 'sept.L1@0x400', value: 'held', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
       ],
     },
   ],
