@@ -21,6 +21,7 @@
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Tinypool from 'tinypool';
 import ts from 'typescript';
 import { loadStepFrom, type StepModel } from '../versions/index.ts';
 import { buildReport, pairResult, safeReplay, type Replayed, type StepPair } from './check.ts';
@@ -351,7 +352,56 @@ export interface MutateOptions {
   operators?: readonly Operator[];
   /** Mutants per step (default all). */
   limit?: number;
+  /**
+   * Worker threads (default 0: everything in this thread). Each worker runs batches of
+   * mutants and is replaced after each batch, which bounds memory: every mutant is a
+   * module graph that cannot be unloaded. Needs step models that are real folders.
+   */
+  jobs?: number;
+  /** Mutants per worker batch (default BATCH). */
+  batch?: number;
   onMutant?: (done: number, total: number) => void;
+}
+
+/** Mutants per worker batch: enough to amortise a worker's start-up (compiling the steps). */
+export const BATCH = 60;
+
+/** One batch for a worker: mutants of one step, by id. */
+export interface MutantBatch {
+  step: number;
+  ids: string[];
+  operators: Operator[];
+  traces: Trace[];
+}
+
+/** The real replays of each step, made once (per thread). */
+export function realReplays(traces: readonly Trace[]): (s: StepModel, i: number) => Replayed {
+  const cache = new Map<StepModel, Replayed[]>();
+  return (s, i) => {
+    let r = cache.get(s);
+    if (!r) cache.set(s, (r = traces.map((t) => safeReplay(t, s))));
+    return r[i]!;
+  };
+}
+
+/** Runs a batch of mutants of one step in this thread (what a worker does). */
+export async function runBatch(steps: readonly StepModel[], batch: MutantBatch, real = realReplays(batch.traces)): Promise<MutantResult[]> {
+  const sorted = [...steps].sort((a, b) => a.manifest.step - b.manifest.step);
+  const idx = sorted.findIndex((s) => s.manifest.step === batch.step);
+  const byId = new Map(stepMutants(sorted[idx]!, batch.operators).map((m) => [m.id, m]));
+  mkdirSync(MUTANTS_DIR, { recursive: true });
+  const work = mkdtempSync(join(MUTANTS_DIR, 'run-'));
+  const out: MutantResult[] = [];
+  try {
+    for (const [k, id] of batch.ids.entries()) {
+      const m = byId.get(id);
+      if (!m) throw new Error(`no mutant ${id} in step ${batch.step}`);
+      out.push(await runMutant(m, sorted, idx, batch.traces, real, join(work, `m${k}`)));
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return out;
 }
 
 export interface MutateSummary {
@@ -451,23 +501,37 @@ export async function runMutate(opts: MutateOptions): Promise<MutateReport> {
     if (opts.only && !opts.only.includes(s.manifest.step)) return;
     for (const m of sample(stepMutants(s, operators), opts.seed ^ (s.manifest.step * 0x9e3779b1), opts.limit)) chosen.push({ m, idx });
   });
-  const cache = new Map<StepModel, Replayed[]>();
-  const real = (s: StepModel, i: number): Replayed => {
-    let r = cache.get(s);
-    if (!r) cache.set(s, (r = opts.traces.map((t) => safeReplay(t, s))));
-    return r[i]!;
-  };
-  mkdirSync(MUTANTS_DIR, { recursive: true });
-  const work = mkdtempSync(join(MUTANTS_DIR, 'run-'));
   const mutants: MutantResult[] = [];
-  try {
-    for (let k = 0; k < chosen.length; k++) {
-      const { m, idx } = chosen[k]!;
-      mutants.push(await runMutant(m, sorted, idx, opts.traces, real, join(work, `m${k}`)));
-      opts.onMutant?.(k + 1, chosen.length);
+  const batches: MutantBatch[] = [];
+  for (const { m, idx } of chosen) {
+    const step = sorted[idx]!.manifest.step;
+    const last = batches[batches.length - 1];
+    if (last && last.step === step && last.ids.length < (opts.batch ?? BATCH)) last.ids.push(m.id);
+    else batches.push({ step, ids: [m.id], operators, traces: [...opts.traces] });
+  }
+  const tick = (n: number): void => {
+    for (let i = 0; i < n; i++) opts.onMutant?.(mutants.length - n + i + 1, chosen.length);
+  };
+  const jobs = opts.jobs ?? 0;
+  if (jobs <= 0) {
+    const real = realReplays(opts.traces);
+    for (const b of batches) {
+      const r = await runBatch(sorted, b, real);
+      mutants.push(...r);
+      tick(r.length);
     }
-  } finally {
-    rmSync(work, { recursive: true, force: true });
+  } else {
+    // a fresh worker per batch (isolateWorkers): memory stays bounded however many mutants
+    const pool = new Tinypool({ filename: new URL('./mutate_worker.mjs', import.meta.url).href, minThreads: 0, maxThreads: jobs, isolateWorkers: true });
+    try {
+      await Promise.all(batches.map(async (b) => {
+        const r = (await pool.run(b)) as MutantResult[];
+        mutants.push(...r);
+        tick(r.length);
+      }));
+    } finally {
+      await pool.destroy();
+    }
   }
   mutants.sort((x, y) => x.step - y.step || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
   const byStep: Record<string, MutateSummary> = {};

@@ -1,5 +1,6 @@
 // check / diff / bisect / matrix: the commands of the differential harness.
 import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { createTwoFilesPatch } from 'diff';
 import type { CliContext } from './commands.ts';
@@ -185,6 +186,7 @@ interface MutateOpts {
   seed: string;
   operators?: string;
   limit?: string;
+  jobs?: string;
   json?: boolean;
 }
 
@@ -196,6 +198,7 @@ function wholeNumber(raw: string, name: string): number {
 async function mutateCommand(ctx: CliContext, opts: MutateOpts): Promise<void> {
   const seed = wholeNumber(opts.seed, '--seed');
   const limit = opts.limit === undefined ? undefined : wholeNumber(opts.limit, '--limit');
+  const jobs = opts.jobs === undefined ? availableParallelism() : wholeNumber(opts.jobs, '--jobs');
   const only = opts.step?.map((s) => stepArg(s, ctx.steps, '--step').manifest.step);
   let operators: Operator[] | undefined;
   if (opts.operators !== undefined) {
@@ -204,7 +207,7 @@ async function mutateCommand(ctx: CliContext, opts: MutateOpts): Promise<void> {
     if (bad !== undefined || operators.length === 0) throw new InputError(`--operators: unknown operator "${bad ?? ''}" (operators are ${OPERATORS.join(', ')})`);
   }
   const p = progress('mutate', 'mutants');
-  const report = await runMutate({ steps: ctx.steps, traces: loadCorpus(), seed, ...(only ? { only } : {}), ...(operators ? { operators } : {}), ...(limit !== undefined ? { limit } : {}), onMutant: (d, t) => p.tick(d, t) });
+  const report = await runMutate({ steps: ctx.steps, traces: loadCorpus(), seed, ...(only ? { only } : {}), ...(operators ? { operators } : {}), ...(limit !== undefined ? { limit } : {}), jobs, onMutant: (d, t) => p.tick(d, t) });
   p.end();
   ctx.out(opts.json ? toJson(report) + '\n' : formatMutateText(report));
   ctx.setExit(report.total.masked > 0 ? 1 : 0);
@@ -322,6 +325,7 @@ export function registerHarnessCommands(program: Command, ctx: CliContext): void
     .option('--seed <s>', 'seed that picks and orders the mutants', '1')
     .option('--operators <list>', `comma-separated operators (default all: ${OPERATORS.join(',')})`)
     .option('--limit <n>', 'mutants per step (default all)')
+    .option('--jobs <n>', 'worker threads, each replaced after a batch of mutants (default: the cores; 0: in this thread)')
     .option('--json', 'print one JSON object')
     .action(async (opts: MutateOpts) => {
       await mutateCommand(ctx, opts);

@@ -52,5 +52,8 @@ describe('mutate', () => {
       if (m.status === 'no-change') expect(m.changed).toEqual([]);
     }
     expect(formatMutateText(a).trimEnd().split('\n').pop()).toBe(summaryLine(a.total));
-  }, 120_000);
+    // worker threads, two mutants a batch: the same report, byte for byte
+    const c = await runMutate({ ...opts, operators: [...opts.operators], jobs: 2, batch: 2 });
+    expect(JSON.stringify(c)).toBe(JSON.stringify(a));
+  }, 180_000);
 });

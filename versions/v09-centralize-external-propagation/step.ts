@@ -136,7 +136,7 @@ export const manifest: StepManifest = {
         {
           op: 'probe_set_spte',
           events: [
-            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.AUG', gpa: '0x2000', level: 1, status: 'TDX_SUCCESS' },
+            { side: 'added', kind: 'seamcall', name: 'TDH.MEM.PAGE.AUG', gpa: '0x2000', level: 1, page: 'gmem@0x2', status: 'TDX_SUCCESS' },
             { side: 'removed', kind: 'seamcall', name: 'TDH.MEM.RANGE.BLOCK', gpa: '0x2000', level: 1, status: 'TDX_EPT_ENTRY_STATE_INCORRECT' },
             { side: 'removed', kind: 'bug', site: 'tdx_sept_remove_private_spte', cond: 'TDX_BUG_ON(TDH_MEM_RANGE_BLOCK)' },
             { side: 'added', kind: 'seamcall', name: 'TDH.MEM.RANGE.BLOCK', gpa: '0x2000', level: 1, status: 'TDX_SUCCESS' },
@@ -182,7 +182,7 @@ export const manifest: StepManifest = {
             { side: 'added', kind: 'lockdep', site: 'tdx_track', cond: 'lockdep_assert_held_write(mmu_lock)', count: 2 },
             { side: 'added', kind: 'bug', site: 'tdx_sept_free_private_spt', cond: 'is_hkid_assigned(kvm_tdx)' },
             { side: 'added', kind: 'warn', site: 'handle_removed_pt', cond: 'kvm_x86_call(free_external_spt)(kvm, base_gfn, sp->role.level, sp->external_spt)' },
-            { side: 'added', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt' },
+            { side: 'added', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt', page: 'mirror.L1@0x0' },
           ],
         },
         {
@@ -210,7 +210,7 @@ export const manifest: StepManifest = {
             { side: 'added', kind: 'lockdep', site: 'tdx_track', cond: 'lockdep_assert_held_write(mmu_lock)', count: 2 },
             { side: 'added', kind: 'bug', site: 'tdx_sept_free_private_spt', cond: 'is_hkid_assigned(kvm_tdx)' },
             { side: 'added', kind: 'warn', site: 'handle_removed_pt', cond: 'kvm_x86_call(free_external_spt)(kvm, base_gfn, sp->role.level, sp->external_spt)' },
-            { side: 'added', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt' },
+            { side: 'added', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt', page: 'mirror.L1@0x0' },
           ],
         },
         {
@@ -240,7 +240,7 @@ export const manifest: StepManifest = {
             { side: 'added', kind: 'lockdep', site: 'tdx_track', cond: 'lockdep_assert_held_write(mmu_lock)', count: 2 },
             { side: 'added', kind: 'bug', site: 'tdx_sept_free_private_spt', cond: 'is_hkid_assigned(kvm_tdx)' },
             { side: 'added', kind: 'warn', site: 'handle_removed_pt', cond: 'kvm_x86_call(free_external_spt)(kvm, base_gfn, sp->role.level, sp->external_spt)' },
-            { side: 'added', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt' },
+            { side: 'added', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt', page: 'mirror.L1@0x0' },
           ],
         },
       ],
