@@ -37,9 +37,15 @@ export type LayerChoice = Layer | 'both';
 export interface CompareOptions {
   /** Which layer(s) to compare (default both). */
   layer?: LayerChoice;
-  /** Upper bound on the edit script jsdiff searches for, per array (default 10 000). */
+  /**
+   * Upper bound on the edit script jsdiff searches for, per array (default 10 000, less
+   * for long arrays so that the work stays bounded; see diffKeyed).
+   */
   maxEditLength?: number;
-  /** Milliseconds jsdiff may spend per array before giving up (default 2 000). */
+  /**
+   * Milliseconds jsdiff may spend per array before giving up (default: none). A wall-clock
+   * limit makes the result depend on the machine's load: only for interactive use.
+   */
   timeout?: number;
 }
 
@@ -58,7 +64,12 @@ export const FINAL_SECTIONS = ['end', 'vm', 'mirror', 'direct', 'sept', 'septPag
 export type FinalSection = (typeof FINAL_SECTIONS)[number];
 
 const DEFAULT_MAX_EDIT = 10_000;
-const DEFAULT_TIMEOUT_MS = 2_000;
+/**
+ * Myers' algorithm costs about (n+m)·D: the default edit-length bound shrinks for long
+ * arrays so that this stays under DIFF_WORK steps. A bound in steps, not in milliseconds,
+ * keeps every verdict the same on an idle and on a loaded machine.
+ */
+const DIFF_WORK = 50_000_000;
 /** Largest n·m table the short-side LCS builds (16 MB). */
 const LCS_MAX_CELLS = 4_000_000;
 
@@ -233,7 +244,10 @@ export function diffKeyed<T>(
   let parts: { count?: number; value?: unknown[]; added: boolean; removed: boolean }[] | undefined;
   if (n === 0 || m === 0) parts = [{ count: n, removed: true, added: false }, { count: m, removed: false, added: true }];
   else if (n * m <= (n + m) * Math.abs(n - m) && n * m <= LCS_MAX_CELLS) parts = lcsParts(ma, mb);
-  else parts = diffArrays(ma, mb, { maxEditLength: opts.maxEditLength ?? DEFAULT_MAX_EDIT, timeout: opts.timeout ?? DEFAULT_TIMEOUT_MS });
+  else {
+    const maxEditLength = opts.maxEditLength ?? Math.max(100, Math.min(DEFAULT_MAX_EDIT, Math.floor(DIFF_WORK / (n + m))));
+    parts = diffArrays(ma, mb, { maxEditLength, ...(opts.timeout !== undefined ? { timeout: opts.timeout } : {}) });
+  }
   if (parts) {
     let ia = pre;
     let ib = pre;

@@ -317,15 +317,7 @@ export async function loadMutant(step: StepModel, m: Mutant, dir: string): Promi
 
 export type MutantStatus = 'killed' | 'no-change' | 'masked';
 
-export interface MutantResult {
-  id: string;
-  step: number;
-  file: string;
-  fn: string;
-  line: number;
-  operator: Operator;
-  original: string;
-  replacement: string;
+export interface MutantResult extends Pick<Mutant, 'id' | 'step' | 'file' | 'fn' | 'line' | 'operator' | 'original' | 'replacement'> {
   status: MutantStatus;
   /** Traces whose observation the mutant changes. */
   changed: string[];

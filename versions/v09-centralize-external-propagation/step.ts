@@ -105,6 +105,10 @@ export const manifest: StepManifest = {
           events: [
             { side: 'added', kind: 'warn', site: 'kvm_tdp_mmu_age_spte', cond: 'is_mirror_sptep(iter->sptep)' },
           ],
+          final: [
+          { side: 'removed', kind: 'final', what: 'mirror', key: '0x1000@L1', value: 'LEAF gmem@0x1 not-accessed' },
+          { side: 'added', kind: 'final', what: 'mirror', key: '0x1000@L1', value: 'LEAF gmem@0x1 accessed' },
+          ],
         },
         {
           // A/D bits off: the access-tracked value used to reach TDX without mmu_lock, which
@@ -117,15 +121,13 @@ export const manifest: StepManifest = {
             { side: 'removed', kind: 'vm', state: 'bugged' },
             { side: 'removed', kind: 'kick', request: 'KVM_REQ_VM_DEAD' },
           ],
+          final: [
+          { side: 'removed', kind: 'final', what: 'vm', key: 'bugged', value: 'true' },
+          { side: 'removed', kind: 'final', what: 'vm', key: 'dead', value: 'true' },
+          { side: 'added', kind: 'final', what: 'vm', key: 'bugged', value: 'false' },
+          { side: 'added', kind: 'final', what: 'vm', key: 'dead', value: 'false' },
+          ],
         },
-      ],
-      final: [
-        { side: 'removed', kind: 'final', what: 'mirror', key: '0x1000@L1', value: 'LEAF gmem@0x1 not-accessed', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'added', kind: 'final', what: 'mirror', key: '0x1000@L1', value: 'LEAF gmem@0x1 accessed', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'removed', kind: 'final', what: 'vm', key: 'bugged', value: 'true', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'removed', kind: 'final', what: 'vm', key: 'dead', value: 'true', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'added', kind: 'final', what: 'vm', key: 'bugged', value: 'false', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'added', kind: 'final', what: 'vm', key: 'dead', value: 'false', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
       ],
     },
     {
@@ -184,6 +186,14 @@ export const manifest: StepManifest = {
             { side: 'added', kind: 'warn', site: 'handle_removed_pt', cond: 'kvm_x86_call(free_external_spt)(kvm, base_gfn, sp->role.level, sp->external_spt)' },
             { side: 'added', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt', page: 'mirror.L1@0x0' },
           ],
+          final: [
+          { side: 'removed', kind: 'final', what: 'mirror', key: '0x0@L2', value: 'NONLEAF mirror.L1@0x0' },
+          { side: 'removed', kind: 'final', what: 'mirror', key: '0x1000@L1', value: 'LEAF gmem@0x1 accessed' },
+          { side: 'removed', kind: 'final', what: 'sept', key: '0x1000@L1', value: 'PENDING gmem@0x1' },
+          { side: 'removed', kind: 'final', what: 'pages.heldByModule', key: 'gmem@0x1', value: 'held' },
+          { side: 'removed', kind: 'final', what: 'stats', key: 'tdp_mmu_pages', value: '3' },
+          { side: 'added', kind: 'final', what: 'stats', key: 'tdp_mmu_pages', value: '2' },
+          ],
         },
         {
           // replacement by another table: NONLEAF -> NONLEAF, WARN_ON_ONCE(pfn_changed)
@@ -211,6 +221,15 @@ export const manifest: StepManifest = {
             { side: 'added', kind: 'bug', site: 'tdx_sept_free_private_spt', cond: 'is_hkid_assigned(kvm_tdx)' },
             { side: 'added', kind: 'warn', site: 'handle_removed_pt', cond: 'kvm_x86_call(free_external_spt)(kvm, base_gfn, sp->role.level, sp->external_spt)' },
             { side: 'added', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt', page: 'mirror.L1@0x0' },
+          ],
+          final: [
+          { side: 'removed', kind: 'final', what: 'mirror', key: '0x0@L2', value: 'NONLEAF mirror.L1@0x0' },
+          { side: 'removed', kind: 'final', what: 'mirror', key: '0x1000@L1', value: 'LEAF gmem@0x1 accessed' },
+          { side: 'added', kind: 'final', what: 'mirror', key: '0x0@L2', value: 'NONLEAF mirror.L1@0x0#2' },
+          { side: 'removed', kind: 'final', what: 'sept', key: '0x1000@L1', value: 'PENDING gmem@0x1' },
+          { side: 'removed', kind: 'final', what: 'pages.heldByModule', key: 'gmem@0x1', value: 'held' },
+          { side: 'removed', kind: 'final', what: 'stats', key: 'tdp_mmu_pages', value: '4' },
+          { side: 'added', kind: 'final', what: 'stats', key: 'tdp_mmu_pages', value: '3' },
           ],
         },
         {
@@ -242,19 +261,16 @@ export const manifest: StepManifest = {
             { side: 'added', kind: 'warn', site: 'handle_removed_pt', cond: 'kvm_x86_call(free_external_spt)(kvm, base_gfn, sp->role.level, sp->external_spt)' },
             { side: 'added', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt', page: 'mirror.L1@0x0' },
           ],
+          final: [
+          { side: 'removed', kind: 'final', what: 'mirror', key: '0x0@L2', value: 'NONLEAF mirror.L1@0x0' },
+          { side: 'removed', kind: 'final', what: 'mirror', key: '0x1000@L1', value: 'LEAF gmem@0x1 accessed' },
+          { side: 'added', kind: 'final', what: 'mirror', key: '0x0@L2', value: 'FROZEN' },
+          { side: 'removed', kind: 'final', what: 'sept', key: '0x1000@L1', value: 'PENDING gmem@0x1' },
+          { side: 'removed', kind: 'final', what: 'pages.heldByModule', key: 'gmem@0x1', value: 'held' },
+          { side: 'removed', kind: 'final', what: 'stats', key: 'tdp_mmu_pages', value: '3' },
+          { side: 'added', kind: 'final', what: 'stats', key: 'tdp_mmu_pages', value: '2' },
+          ],
         },
-      ],
-      final: [
-        { side: 'removed', kind: 'final', what: 'mirror', key: '0x0@L2', value: 'NONLEAF mirror.L1@0x0', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'added', kind: 'final', what: 'mirror', key: '0x0@L2', value: 'NONLEAF mirror.L1@0x0#2', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'added', kind: 'final', what: 'mirror', key: '0x0@L2', value: 'FROZEN', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'removed', kind: 'final', what: 'mirror', key: '0x1000@L1', value: 'LEAF gmem@0x1 accessed', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'removed', kind: 'final', what: 'sept', key: '0x1000@L1', value: 'PENDING gmem@0x1', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'removed', kind: 'final', what: 'pages.heldByModule', key: 'gmem@0x1', value: 'held', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'removed', kind: 'final', what: 'stats', key: 'tdp_mmu_pages', value: '4', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'added', kind: 'final', what: 'stats', key: 'tdp_mmu_pages', value: '3', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'removed', kind: 'final', what: 'stats', key: 'tdp_mmu_pages', value: '3', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
-        { side: 'added', kind: 'final', what: 'stats', key: 'tdp_mmu_pages', value: '2', optional: 'only the rewrite of the case that changes this entry happens in a given trace' },
       ],
     },
   ],
