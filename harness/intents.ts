@@ -172,8 +172,11 @@ export function rewriteExplains(rw: Rewrite, group: readonly Difference[], layer
   return search(0);
 }
 
-function rewriteOps(rw: Rewrite): string[] {
-  return Array.isArray(rw.op) ? rw.op : [rw.op];
+/** Does the rewrite apply to operations of this kind? */
+function rewriteApplies(rw: Rewrite, kind: string): boolean {
+  if (Array.isArray(rw.op)) return rw.op.includes(kind);
+  if (typeof rw.op === 'string') return rw.op === kind;
+  return true; // ANY('why')
 }
 
 /** The first intent (declaration order) one of whose rewrites explains the whole group: [intent, rewrite]. */
@@ -183,7 +186,7 @@ function explainGroup(group: readonly Difference[], intents: readonly Intent[], 
   for (let i = 0; i < intents.length; i++) {
     const rws = intents[i]!.rewrites;
     for (let r = 0; r < rws.length; r++) {
-      if (!rewriteOps(rws[r]!).includes(kind)) continue;
+      if (!rewriteApplies(rws[r]!, kind)) continue;
       if (rewriteExplains(rws[r]!, group, layer)) return [i, r];
     }
   }

@@ -23,7 +23,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Tinypool from 'tinypool';
 import ts from 'typescript';
-import { loadStepFrom, type StepModel } from '../versions/index.ts';
+import { loadStepFrom, type StepModel } from '../versions/load.ts';
 import { buildReport, pairResult, safeReplay, type Replayed, type StepPair } from './check.ts';
 import { sameBehaviour } from './compare.ts';
 import type { Trace } from './trace.ts';
@@ -515,12 +515,17 @@ export async function runMutate(opts: MutateOptions): Promise<MutateReport> {
   } else {
     // a fresh worker per batch (isolateWorkers): memory stays bounded however many mutants
     const pool = new Tinypool({ filename: new URL('./mutate_worker.mjs', import.meta.url).href, minThreads: 0, maxThreads: jobs, isolateWorkers: true });
+    // a worker that dies outside a task (its step folders fail to load) rejects no task
+    // promise: it is reported here, as one error, instead of leaving the run waiting
+    const failed = new Promise<never>((_, reject) => {
+      pool.on('error', (e: unknown) => reject(new Error(`a mutate worker failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`)));
+    });
     try {
-      await Promise.all(batches.map(async (b) => {
+      await Promise.race([failed, Promise.all(batches.map(async (b) => {
         const r = (await pool.run(b)) as MutantResult[];
         mutants.push(...r);
         tick(r.length);
-      }));
+      }))]);
     } finally {
       await pool.destroy();
     }

@@ -104,8 +104,12 @@ export function intentProblems(intent: Intent, path: string): string[] {
   if (!Array.isArray(intent.rewrites) || intent.rewrites.length === 0) out.push(`${path} (${intent.id}): has no rewrite`);
   (intent.rewrites ?? []).forEach((r, ri) => {
     const rp = `${path}.rewrites[${ri}]`;
-    const ops = Array.isArray(r.op) ? r.op : [r.op];
-    if (ops.length === 0 || ops.some((o) => typeof o !== 'string' || o === '')) out.push(`${rp} (${intent.id}): op must name the trace operation(s) it rewrites`);
+    if (isAny(r.op)) {
+      if (r.op.any.trim() === '') out.push(`${rp} (${intent.id}): ANY() for "op" needs a reason`);
+    } else {
+      const ops = Array.isArray(r.op) ? r.op : [r.op];
+      if (ops.length === 0 || ops.some((o) => typeof o !== 'string' || o === '')) out.push(`${rp} (${intent.id}): op must name the trace operation(s) it rewrites, or be ANY('why')`);
+    }
     if ((r.events ?? []).length === 0 && (r.moves ?? []).length === 0) out.push(`${rp} (${intent.id}): rewrites nothing (no events, no moves)`);
     (r.events ?? []).forEach((p, pi) => out.push(...patternProblems(p, `${rp}.events[${pi}]`, false)));
     (r.final ?? []).forEach((p, pi) => out.push(...patternProblems(p, `${rp}.final[${pi}]`, true)));

@@ -66,8 +66,12 @@ export interface EventMove {
  * the number of events its count requires.
  */
 export interface Rewrite {
-  /** The trace operation(s) ('fault', 'probe_set_spte', 'zap_gfn_range' …; 'load_mmu' for set-up). */
-  op: string | string[];
+  /**
+   * The trace operation(s) ('fault', 'probe_set_spte', 'zap_gfn_range' …; 'load_mmu' for
+   * set-up), or ANY('why') for a change that happens in whatever operation reaches the
+   * code (a rename of a diagnostic site, say).
+   */
+  op: string | string[] | AnyValue;
   events: EventPattern[];
   /** Count-preserving pairs (renames, folds) this rewrite also makes. */
   moves?: EventMove[];

@@ -13,6 +13,8 @@ export interface CliContext {
   steps: readonly StepModel[];
   out: (s: string) => void;
   setExit: (code: number) => void;
+  /** The steps are the real folders under versions/ (worker threads can import them). */
+  realFolders?: boolean;
 }
 
 export function parseStep(arg: string, steps: readonly StepModel[]): number {

@@ -6,7 +6,7 @@ import { createTwoFilesPatch } from 'diff';
 import type { CliContext } from './commands.ts';
 import { InputError } from './errors.ts';
 import { kernelBisectExitCode } from './link_commands.ts';
-import { STEPS, type StepModel } from '../../versions/index.ts';
+import type { StepModel } from '../../versions/index.ts';
 import { behavesLikeBase, bisectExitCode, bisectTrace, explainTraceRange, findStep } from '../../harness/bisect.ts';
 import { checkDistinctNames, runCheck, safeReplay, stepPairs, type CheckReport } from '../../harness/check.ts';
 import { compare, finalEvents, type LayerChoice } from '../../harness/compare.ts';
@@ -115,7 +115,7 @@ async function doCheck(ctx: CliContext, traceArgs: string[], opts: CheckOpts): P
   let report: CheckReport;
   try {
     // workers load the real registry themselves: a modified one (tests) stays in-process
-    const usePool = jobs > 1 && ctx.steps === STEPS;
+    const usePool = jobs > 1 && ctx.realFolders === true;
     report = usePool
       ? await runCheckPool({ traces, steps: ctx.steps, from: opts.from, to: opts.to, workers: jobs - 1, onProgress: bar.tick })
       : runCheck({ traces, steps: ctx.steps, from: opts.from, to: opts.to, onProgress: bar.tick });
@@ -198,7 +198,7 @@ function wholeNumber(raw: string, name: string): number {
 async function mutateCommand(ctx: CliContext, opts: MutateOpts): Promise<void> {
   const seed = wholeNumber(opts.seed, '--seed');
   const limit = opts.limit === undefined ? undefined : wholeNumber(opts.limit, '--limit');
-  const jobs = opts.jobs === undefined ? availableParallelism() : wholeNumber(opts.jobs, '--jobs');
+  const jobs = !ctx.realFolders ? 0 : opts.jobs === undefined ? availableParallelism() : wholeNumber(opts.jobs, '--jobs');
   const only = opts.step?.map((s) => stepArg(s, ctx.steps, '--step').manifest.step);
   let operators: Operator[] | undefined;
   if (opts.operators !== undefined) {

@@ -1,7 +1,7 @@
 // tdx-difftest command line. Bad input → one line on stderr and exit status 2.
 import { Command, CommanderError } from 'commander';
 import { InputError } from './errors.ts';
-import { STEPS } from '../../versions/index.ts';
+import { ManifestError } from '../manifest_rules.ts';
 import { registerCommands } from './commands.ts';
 
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
@@ -13,7 +13,19 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     .configureOutput({ writeOut: (s) => out(s), writeErr: (s) => process.stderr.write(s) })
     .showHelpAfterError(false);
   let code = 0;
-  registerCommands(program, { steps: STEPS, out, setExit: (c) => (code = c) });
+  // the step registry is loaded here, not imported: a step manifest the loader rejects is
+  // bad input (file, path, what is missing), not a crash
+  let steps;
+  try {
+    steps = (await import('../../versions/index.ts')).STEPS;
+  } catch (e) {
+    if (e instanceof ManifestError) {
+      process.stderr.write(`tdx-difftest: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  registerCommands(program, { steps, out, setExit: (c) => (code = c), realFolders: true });
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

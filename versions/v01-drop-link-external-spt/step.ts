@@ -1,4 +1,4 @@
-import type { StepManifest } from '../../src/step_types.ts';
+import { ANY, type StepManifest } from '../../src/step_types.ts';
 
 export const manifest: StepManifest = {
   step: 1,
@@ -25,7 +25,7 @@ export const manifest: StepManifest = {
       rewrites: [
         {
           // aging a mirror leaf without A/D bits writes an access-tracked (non-RWX) value
-          op: 'probe_age',
+          op: ANY('a rename of a diagnostic site: whatever operation reaches it'),
           events: [],
           // the same firing, under the shorter condition; none added or lost
           moves: [

@@ -56,7 +56,7 @@ export const manifest: StepManifest = {
         {
           // VM teardown (write lock): each removed table's tracepoint moves from before its
           // children's teardown to after it; nothing is gained or lost
-          op: 'destroy',
+          op: ANY('a reorder: every operation that removes a page table under the write lock'),
           events: [],
           moves: [{ kind: 'tracepoint', from: { name: 'kvm_tdp_mmu_spte_changed', old: 'NONLEAF' }, to: {} }],
         },

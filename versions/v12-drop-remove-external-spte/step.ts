@@ -23,7 +23,7 @@ export const manifest: StepManifest = {
       witnesses: ['convert-private-to-shared', 'memslot-delete', 'reclaim-fails', 'teardown', 'zap-private-range', 'zap-private-vcpu-in-guest'],
       rewrites: [
         {
-          op: ['gmem_invalidate', 'convert_to_shared', 'memslot_delete'],
+          op: ANY('a reorder: every operation that zaps a mirror leaf under the write lock'),
           events: [],
           moves: [{ kind: 'tracepoint', from: { name: 'kvm_tdp_mmu_spte_changed', level: '1', old: 'LEAF', new: 'NONPRESENT' }, to: {} }],
         },
@@ -43,12 +43,16 @@ export const manifest: StepManifest = {
           ],
         },
         {
-          // a write-lock zap whose removal TDX gives up on (TRACK stays busy)
-          op: 'gmem_invalidate',
+          // a write-lock zap whose removal TDX gives up on (TRACK stays busy), from any
+          // operation that zaps private leaves under the write lock
+          op: ['gmem_invalidate', 'zap_gfn_range', 'convert_to_shared', 'memslot_delete', 'fast_zap'],
           events: [
             { side: 'removed', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed', gfn: ANY('the refused leaf, whatever gfn the zapped range held'), level: 1, old: 'LEAF', new: 'NONPRESENT' },
             { side: 'added', kind: 'bug', site: 'handle_changed_spte', cond: '__handle_changed_spte(kvm, sp, gfn, old_spte, new_spte, level, shared)', silent: true },
           ],
+          // the other leaves the same zap removes are traced after their removal now
+          // (v12-leaf-zap-inside-handle-changed-spte): the same tracepoints, reordered
+          moves: [{ kind: 'tracepoint', from: { name: 'kvm_tdp_mmu_spte_changed', level: '1', old: 'LEAF', new: 'NONPRESENT' }, to: {}, optional: 'a zap of the refused leaf alone' }],
         },
       ],
       final: [

@@ -1,4 +1,4 @@
-import type { StepManifest } from '../../src/step_types.ts';
+import { ANY, type StepManifest } from '../../src/step_types.ts';
 
 export const manifest: StepManifest = {
   step: 15,
@@ -39,21 +39,14 @@ export const manifest: StepManifest = {
       witnesses: ['atomic-nonleaf-over-mirror-table', 'atomic-zap-mirror-nonleaf', 'private-fault-sept-add-busy', 'remove-mirror-table-shared'],
       rewrites: [
         {
-          // the one mirror table removed by the atomic zap is freed by the RCU callback (its S-EPT page was leaked at 14)
-          op: 'probe_set_spte',
-          events: [
-            { side: 'removed', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt' },
-            { side: 'added', kind: 'free', site: '__tdp_mmu_free_sp', what: 'spt' },
-          ],
-        },
-        {
-          // the one SP whose link failed (SEPT.ADD busy) is freed unused, with its never-used external page
-          op: 'fault',
-          events: [
-            { side: 'removed', kind: 'free', site: 'tdp_mmu_free_sp', what: 'external_spt' },
-            { side: 'removed', kind: 'free', site: 'tdp_mmu_free_sp', what: 'spt' },
-            { side: 'added', kind: 'free', site: 'tdp_mmu_free_unused_sp', what: 'external_spt' },
-            { side: 'added', kind: 'free', site: '__tdp_mmu_free_sp', what: 'spt' },
+          // a rename of the freeing site: each page is freed once, the same page, by whatever
+          // operation frees an SP (a removed table, a failed link, a root freed after its last user)
+          op: ANY('every operation that frees a shadow page'),
+          events: [],
+          moves: [
+            { kind: 'free', from: { site: 'tdp_mmu_free_sp', what: 'spt' }, to: { site: '__tdp_mmu_free_sp' } },
+            // the never-used external page of an SP whose link failed
+            { kind: 'free', from: { site: 'tdp_mmu_free_sp', what: 'external_spt' }, to: { site: 'tdp_mmu_free_unused_sp' }, optional: 'only an SP whose link failed has an unused external page to free' },
           ],
         },
       ],
