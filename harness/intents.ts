@@ -100,10 +100,13 @@ function bounds(p: EventPattern): [number, number] {
 
 /**
  * Pairs removed and added differences by the moves; returns the indices of `group` they
- * consumed, or null when a move that is not optional pairs nothing.
+ * consumed, or null when a move that is not optional pairs nothing, or when renamed
+ * events come out in another order.
  */
 function applyMoves(moves: readonly EventMove[], group: readonly Difference[]): Set<number> | null {
   const used = new Set<number>();
+  /** removed index → added index, for renames (moves that change a field) */
+  const renamed = new Map<number, number>();
   for (const mv of moves) {
     let pairs = 0;
     const added = new Map<string, number[]>();
@@ -122,9 +125,19 @@ function applyMoves(moves: readonly EventMove[], group: readonly Difference[]): 
       if (partner === undefined) return;
       used.add(k);
       used.add(partner);
+      if (Object.keys(mv.to).length > 0 && mv.reorders === undefined) renamed.set(k, partner);
       pairs++;
     });
     if (pairs === 0 && mv.optional === undefined) return null;
+  }
+  // a rename keeps the order of what it renames (a reorder, `to: {}`, or a move that says
+  // why it `reorders`, is free to permute):
+  // the renamed events must come in the same order on both sides
+  let last = -1;
+  for (const k of [...renamed.keys()].sort((x, y) => x - y)) {
+    const partner = renamed.get(k)!;
+    if (partner < last) return null;
+    last = partner;
   }
   return used;
 }

@@ -14,6 +14,9 @@
 // - masked: some observation changed but every change was explained by an intent.
 //   A masked mutant is a defect of the intents (or of the corpus): the goal is none.
 //
+// The base has no step before it: a mutant of it is also checked as a patch on top of the
+// real base that claims no change (the convention of test/broken).
+//
 // Mutation sites are found with the TypeScript parser in the files the series changes
 // (tdp_mmu.ts, tdx.ts, x86_ops.ts), inside functions. Mutants are enumerated in a fixed
 // order, shuffled by a seeded generator, and the first `limit` per step are run, so a
@@ -24,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import Tinypool from 'tinypool';
 import ts from 'typescript';
 import { loadStepFrom, type StepModel } from '../versions/load.ts';
+import { InputError } from '../src/cli/errors.ts';
 import { buildReport, pairResult, safeReplay, type Replayed, type StepPair } from './check.ts';
 import { sameBehaviour } from './compare.ts';
 import type { Trace } from './trace.ts';
@@ -344,6 +348,8 @@ export interface MutateOptions {
   operators?: readonly Operator[];
   /** Mutants per step (default all). */
   limit?: number;
+  /** Only these mutants (ids as reports print them), whatever the limit. */
+  ids?: readonly string[];
   /**
    * Worker threads (default 0: everything in this thread). Each worker runs batches of
    * mutants and is replaced after each batch, which bounds memory: every mutant is a
@@ -479,6 +485,15 @@ async function runMutant(m: Mutant, sorted: readonly StepModel[], idx: number, t
   const results = traces.flatMap((t, i) => pairs.map((p) => pairResult(steps, t.name, p, get(p.base, i), get(p.step, i))));
   const report = buildReport(steps, pairs, traces.map((t) => t.name), results);
   const bad = report.results.filter((r) => r.verdict === 'unexpected');
+  if (idx === 0) {
+    // the base has no step before it: like test/broken, a mutant of the base is also
+    // checked as a patch on top of the real base that claims no behaviour change
+    const asPatch: StepModel = { ...mutant, manifest: { ...mutant.manifest, step: step.manifest.step + 1, intents: [] } };
+    const basePair: StepPair = { base: step, step: asPatch };
+    const baseSteps = [step, asPatch];
+    const baseResults = traces.map((t, i) => pairResult(baseSteps, t.name, basePair, real(step, i), replays[i]!));
+    bad.push(...buildReport(baseSteps, [basePair], traces.map((t) => t.name), baseResults).results.filter((r) => r.verdict === 'unexpected'));
+  }
   if (bad.length > 0) return { ...base, status: 'killed', changed, catchers: [...new Set(bad.map((r) => r.trace))].sort(), reachedBy, siteReachedBy };
   const explainedBy = [...new Set(report.results.filter((r) => changed.includes(r.trace)).flatMap((r) => r.intents))].sort();
   return { ...base, status: 'masked', changed, catchers: [], reachedBy, siteReachedBy, explainedBy };
@@ -489,9 +504,16 @@ export async function runMutate(opts: MutateOptions): Promise<MutateReport> {
   const sorted = [...opts.steps].sort((a, b) => a.manifest.step - b.manifest.step);
   const operators = [...(opts.operators ?? OPERATORS)];
   const chosen: { m: Mutant; idx: number }[] = [];
+  if (opts.ids) {
+    const known = new Set(sorted.flatMap((st) => stepMutants(st, operators).map((m) => m.id)));
+    const unknown = opts.ids.filter((id) => !known.has(id));
+    if (unknown.length > 0) throw new InputError(`--mutant: no mutant ${unknown.join(', ')} (ids look like v09/tdx.ts:122:flip-comparison:1; see a report)`);
+  }
   sorted.forEach((s, idx) => {
     if (opts.only && !opts.only.includes(s.manifest.step)) return;
-    for (const m of sample(stepMutants(s, operators), opts.seed ^ (s.manifest.step * 0x9e3779b1), opts.limit)) chosen.push({ m, idx });
+    const all = stepMutants(s, operators);
+    const picked = opts.ids ? all.filter((m) => opts.ids!.includes(m.id)) : sample(all, opts.seed ^ (s.manifest.step * 0x9e3779b1), opts.limit);
+    for (const m of picked) chosen.push({ m, idx });
   });
   const mutants: MutantResult[] = [];
   const batches: MutantBatch[] = [];

@@ -43,8 +43,15 @@ export function replay(trace: Trace, step: StepModel, opts: ReplayOptions = {}):
     let destroyed = false;
     const quiescentPoint = (): void => {
       if (threads.some((t) => t.inOp || t.rcuDepth > 0)) return;
-      rcu_grace_period();
-      checkInvariants(kvm, violations);
+      // what happens here (RCU callbacks, invariant checks) is tagged as happening after
+      // the operation returned: moving a free into an RCU callback is a change
+      c.quiescent = true;
+      try {
+        rcu_grace_period();
+        checkInvariants(kvm, violations);
+      } finally {
+        c.quiescent = false;
+      }
     };
 
     function* body(t: KThread, ops: TraceOp[], label: (i: number) => string): Gen {

@@ -115,6 +115,7 @@ export function intentProblems(intent: Intent, path: string): string[] {
     (r.final ?? []).forEach((p, pi) => out.push(...patternProblems(p, `${rp}.final[${pi}]`, true)));
     (r.moves ?? []).forEach((mv, mi) => {
       if (mv.optional !== undefined && (typeof mv.optional !== 'string' || mv.optional.trim() === '')) out.push(`${rp}.moves[${mi}] (${intent.id}): optional must be the reason the move may not happen`);
+      if (mv.reorders !== undefined && (typeof mv.reorders !== 'string' || mv.reorders.trim() === '')) out.push(`${rp}.moves[${mi}] (${intent.id}): reorders must be the reason the order may change`);
     });
   });
   (intent.final ?? []).forEach((p, pi) => out.push(...patternProblems(p, `${path}.final[${pi}]`, true)));

@@ -57,6 +57,11 @@ export interface EventMove {
    * this gives the reason it may not (the operation does not always reach that code).
    */
   optional?: string;
+  /**
+   * The renamed events may also change their order (the reason): without it a rename
+   * keeps the order of the events the rewrite renames.
+   */
+  reorders?: string;
 }
 
 /**

@@ -187,6 +187,7 @@ interface MutateOpts {
   operators?: string;
   limit?: string;
   jobs?: string;
+  mutant?: string[];
   json?: boolean;
 }
 
@@ -207,7 +208,7 @@ async function mutateCommand(ctx: CliContext, opts: MutateOpts): Promise<void> {
     if (bad !== undefined || operators.length === 0) throw new InputError(`--operators: unknown operator "${bad ?? ''}" (operators are ${OPERATORS.join(', ')})`);
   }
   const p = progress('mutate', 'mutants');
-  const report = await runMutate({ steps: ctx.steps, traces: loadCorpus(), seed, ...(only ? { only } : {}), ...(operators ? { operators } : {}), ...(limit !== undefined ? { limit } : {}), jobs, onMutant: (d, t) => p.tick(d, t) });
+  const report = await runMutate({ steps: ctx.steps, traces: loadCorpus(), seed, ...(only ? { only } : {}), ...(operators ? { operators } : {}), ...(limit !== undefined ? { limit } : {}), ...(opts.mutant ? { ids: opts.mutant } : {}), jobs, onMutant: (d, t) => p.tick(d, t) });
   p.end();
   ctx.out(opts.json ? toJson(report) + '\n' : formatMutateText(report));
   ctx.setExit(report.total.masked > 0 ? 1 : 0);
@@ -325,6 +326,7 @@ export function registerHarnessCommands(program: Command, ctx: CliContext): void
     .option('--seed <s>', 'seed that picks and orders the mutants', '1')
     .option('--operators <list>', `comma-separated operators (default all: ${OPERATORS.join(',')})`)
     .option('--limit <n>', 'mutants per step (default all)')
+    .option('--mutant <id...>', 'only these mutants (ids as a report prints them)')
     .option('--jobs <n>', 'worker threads, each replaced after a batch of mutants (default: the cores; 0: in this thread)')
     .option('--json', 'print one JSON object')
     .action(async (opts: MutateOpts) => {

@@ -74,6 +74,11 @@ export class KernelContext {
   nextPfn = 0x100;
   /** call_rcu callbacks waiting for the next grace period. */
   rcuQueue: Array<() => void> = [];
+  /**
+   * At a quiescent point after an operation returned (RCU callbacks, invariant checks):
+   * events recorded now carry `quiescent: true`.
+   */
+  quiescent = false;
   /** When set, every yield point is logged as "thread:label" (for writing pinned schedules). */
   yieldLog: string[] | null = null;
 
@@ -83,6 +88,7 @@ export class KernelContext {
     if (this.events) {
       ev.thread = this.current ? this.current.name : null;
       if (ev.op === undefined) ev.op = this.current ? this.current.opLabel : null;
+      if (this.quiescent) ev.quiescent = true;
       this.events.push(ev);
     }
   }

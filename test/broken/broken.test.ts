@@ -12,7 +12,7 @@ afterAll(cleanupBroken);
  * The bugs. `caughtBy`: corpus traces that must be among those reporting the bug (the
  * traces that reach the broken code in an ordinary way); the check itself only needs one.
  */
-const BUGS: (BrokenSpec & { caughtBy: string[]; knownGap?: string; missing?: string })[] = [
+const BUGS: (BrokenSpec & { caughtBy: string[]; knownGap?: string; missing?: string; notAfter?: string })[] = [
   {
     name: 'skip-tlb-track',
     step: 0,
@@ -135,6 +135,38 @@ const BUGS: (BrokenSpec & { caughtBy: string[]; knownGap?: string; missing?: str
     caughtBy: ['atomic-set-frozen-direct'],
     missing: 'v07-frozen-write-mmu-warn',
   },
+  // classes `mutate` once showed masked (changed, but explained): caught since events at
+  // quiescent points are tagged, renames keep their order, and the base is checked as a patch
+  {
+    name: 'base-bug-after-link',
+    step: 0,
+    file: 'tdp_mmu.ts',
+    find: "    KVM_BUG_ON(external_spt === null, kvm, 'set_external_spte_present', '!external_spt');\n    ret = yield* kvm_x86_call(kvm).link_external_spt(kvm, gfn, level, external_spt);",
+    replace: "    ret = yield* kvm_x86_call(kvm).link_external_spt(kvm, gfn, level, external_spt);\n    KVM_BUG_ON(external_spt === null, kvm, 'set_external_spte_present', '!external_spt');",
+    why: 'the base checks for a missing external page only after handing it to TDH.MEM.SEPT.ADD',
+    caughtBy: ['link-child-without-external-page'],
+    // step 01 removes these very events: a rewrite is a multiset, the order in which the
+    // removed events used to come is not part of it
+    notAfter: 'step 01 removes the reordered events; a rewrite does not fix their order',
+  },
+  {
+    name: 'uninit-without-rcu-barrier',
+    step: 15,
+    file: 'tdp_mmu.ts',
+    find: '  rcu_barrier();\n',
+    replace: '',
+    why: 'kvm_mmu_uninit_tdp_mmu() no longer waits for the RCU callbacks: the page tables are freed after the teardown returned',
+    caughtBy: ['teardown'],
+  },
+  {
+    name: 'unused-sp-freed-table-first',
+    step: 15,
+    file: 'tdp_mmu.ts',
+    find: "  free_page(sp.external_spt, 'tdp_mmu_free_unused_sp');\n  __tdp_mmu_free_sp(sp);",
+    replace: "  __tdp_mmu_free_sp(sp);\n  free_page(sp.external_spt, 'tdp_mmu_free_unused_sp');",
+    why: 'tdp_mmu_free_unused_sp() frees the page table before the unused external page (the order of the renamed frees changes)',
+    caughtBy: ['private-fault-sept-add-busy'],
+  },
   {
     name: 'forget-free-external-page',
     step: 15,
@@ -191,7 +223,10 @@ for (const bug of BUGS) {
         const r = v.predecessor.results.find((x) => x.trace === bug.caughtBy[0]);
         expect(r?.missing).toEqual([bug.missing]);
       }
-      if (v.successor) {
+      if (v.successor && bug.notAfter) {
+        // documented: not caught against the step after it; when it is, this fails and the note goes
+        expect(catchers(v.successor), bug.notAfter).toEqual([]);
+      } else if (v.successor) {
         expect(catchers(v.successor), `no corpus trace catches ${bug.name} against the step after it`).not.toEqual([]);
         expect(v.successor.exitCode).toBe(1);
       }

@@ -209,3 +209,25 @@ describe('diff', () => {
     expect(j.differences.find((d) => d.side === 'removed' && d.intents.includes('syn-warn'))).toBeTruthy();
   });
 });
+
+describe('mutate', () => {
+  it('bad options are one line and exit 2', async () => {
+    for (const [args, msg] of [
+      [['--operators', 'delete-diagnostic,bogus'], /--operators: unknown operator "bogus"/],
+      [['--seed', 'x1'], /--seed must be a whole number, got "x1"/],
+      [['--limit', '-3'], /--limit must be a whole number/],
+      [['--step', '99'], /--step must be a step number from 0 to 15, got "99"/],
+    ] as const) {
+      const r = await runMain(['mutate', ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err.trim().split('\n')).toHaveLength(1);
+      expect(r.err).toMatch(msg);
+    }
+  });
+
+  it('prints the summary line and exits 0 when nothing is masked', async () => {
+    const r = await runMain(['mutate', '--step', '6', '--limit', '3', '--seed', '5', '--jobs', '0', '--operators', 'delete-diagnostic,delete-call']);
+    expect(r.code).toBe(0);
+    expect(r.out.trimEnd().split('\n').pop()).toMatch(/^\d+ killed, \d+ no change, 0 masked$/);
+  }, 120_000);
+});

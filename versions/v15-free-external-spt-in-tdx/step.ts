@@ -27,7 +27,7 @@ export const manifest: StepManifest = {
           events: [],
           // each page is still freed once, the same page (a leaked page stays unfreed on both sides)
           moves: [
-            { kind: 'free', from: { site: 'tdp_mmu_free_sp', what: 'external_spt' }, to: { site: 'tdx_sept_free_private_spt' } },
+            { kind: 'free', from: { site: 'tdp_mmu_free_sp', what: 'external_spt' }, to: { site: 'tdx_sept_free_private_spt' }, reorders: 'each S-EPT page is now freed right after its RECLAIM, before the page tables of the SPs around it' },
             { kind: 'free', from: { site: 'tdp_mmu_free_sp', what: 'spt' }, to: { site: '__tdp_mmu_free_sp' } },
           ],
         },
