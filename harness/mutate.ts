@@ -35,8 +35,9 @@ import type { Trace } from './trace.ts';
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..');
 
-export const OPERATORS = ['delete-diagnostic', 'negate-condition', 'swap-logical', 'flip-comparison', 'change-errno', 'delete-early-return', 'delete-call', 'swap-statements'] as const;
-export type Operator = (typeof OPERATORS)[number];
+import { OPERATORS, type Operator } from './mutate_operators.ts';
+
+export { OPERATORS, type Operator };
 
 /** The files of a step folder that the series changes (the rest is the same in every step). */
 export const MUTATED_FILES = ['tdp_mmu.ts', 'tdx.ts', 'x86_ops.ts'];

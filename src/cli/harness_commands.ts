@@ -12,7 +12,7 @@ import { checkDistinctNames, runCheck, safeReplay, stepPairs, type CheckReport }
 import { compare, finalEvents, type LayerChoice } from '../../harness/compare.ts';
 import { draftGroups, formatDraft } from '../../harness/draft.ts';
 import { toJunit } from '../../harness/junit.ts';
-import { formatMutateText, OPERATORS, runMutate, type Operator } from '../../harness/mutate.ts';
+import { OPERATORS, type Operator } from '../../harness/mutate_operators.ts';
 import { buildMatrix, formatChangesText, formatMatrixText, matrixChanges } from '../../harness/matrix.ts';
 import { layerOf, type Observation } from '../../harness/observation.ts';
 import { runCheckPool } from '../../harness/pool.ts';
@@ -207,6 +207,8 @@ async function mutateCommand(ctx: CliContext, opts: MutateOpts): Promise<void> {
     const bad = operators.find((o) => !(OPERATORS as readonly string[]).includes(o));
     if (bad !== undefined || operators.length === 0) throw new InputError(`--operators: unknown operator "${bad ?? ''}" (operators are ${OPERATORS.join(', ')})`);
   }
+  // loaded here: mutate needs the TypeScript parser, which every other command can do without
+  const { formatMutateText, runMutate } = await import('../../harness/mutate.ts');
   const p = progress('mutate', 'mutants');
   const report = await runMutate({ steps: ctx.steps, traces: loadCorpus(), seed, ...(only ? { only } : {}), ...(operators ? { operators } : {}), ...(limit !== undefined ? { limit } : {}), ...(opts.mutant ? { ids: opts.mutant } : {}), jobs, onMutant: (d, t) => p.tick(d, t) });
   p.end();
