@@ -206,6 +206,31 @@ function explainGroup(group: readonly Difference[], intents: readonly Intent[], 
   return null;
 }
 
+/** How many operation groups a list of difference indices spans. */
+function groupsOfWith(differences: readonly Difference[], ks: readonly number[]): number {
+  return new Set(ks.map((k) => groupKey(differences[k]!))).size;
+}
+
+/**
+ * A delta pattern (`{ kind: 'final', what, key, delta }`) explains the change of one
+ * numeric entry when the entry went from a to b with b - a = delta × the number of
+ * operations the rewrite explained.
+ */
+function deltaExplains(p: EventPattern, group: readonly Difference[], applications: number): boolean {
+  if (p.delta === undefined || group.length !== 2) return false;
+  const removed = group.find((d) => d.side === 'removed');
+  const added = group.find((d) => d.side === 'added');
+  if (!removed || !added) return false;
+  const sameEntry = (d: Difference): boolean => {
+    const ev = d.event as Record<string, unknown>;
+    return ev.kind === 'final' && p.what !== undefined && p.key !== undefined && fieldMatches(p.what as FieldValue, ev.what) && fieldMatches(p.key as FieldValue, ev.key);
+  };
+  if (!sameEntry(removed) || !sameEntry(added)) return false;
+  const a = Number((removed.event as Record<string, unknown>).value);
+  const b = Number((added.event as Record<string, unknown>).value);
+  return Number.isFinite(a) && Number.isFinite(b) && b - a === Number(p.delta) * applications;
+}
+
 /**
  * Classifies a list of differences (of one comparison) against a set of intents:
  * operation groups first, then final-state entries with the intents that happened.
@@ -222,6 +247,7 @@ export function explainDifferences(differences: readonly Difference[], intents: 
   const finals: number[][] = [];
   /** intent → rewrite indices that explained a group, and the differences they explained */
   const used = new Map<number, Map<number, number[]>>();
+  const groupsOf = (ks: readonly number[]): number => groupsOfWith(differences, ks);
   for (const [g, ks] of groups) {
     if (g.startsWith('final\u0000')) {
       finals.push(ks);
@@ -237,15 +263,28 @@ export function explainDifferences(differences: readonly Difference[], intents: 
   // final-state entries: patterns of the intents (and rewrites) that happened
   const finalPatterns = (i: number): EventPattern[] => [...(intents[i]!.final ?? []), ...[...used.get(i)!.keys()].flatMap((r) => intents[i]!.rewrites[r]!.final ?? [])];
   const finalBy = differences.map(() => -1);
+  /** delta patterns that explained an entry */
+  const deltaSeen = new Set<EventPattern>();
   const active = [...used.keys()].sort((x, y) => x - y);
   for (const ks of finals) {
     const group = ks.map((k) => differences[k]!);
-    const i = active.find((a) => group.every((d) => finalPatterns(a).some((p) => patternMatches(p, d))));
+    let i = active.find((a) => group.every((d) => finalPatterns(a).some((p) => p.delta === undefined && patternMatches(p, d))));
+    if (i === undefined) {
+      // a counter that changes by `delta` per operation the rewrite explained
+      for (const a of active) {
+        const hit = [...used.get(a)!].flatMap(([r, ks2]) => (intents[a]!.rewrites[r]!.final ?? []).map((p) => [p, groupsOf(ks2)] as const)).find(([p, n]) => deltaExplains(p, group, n));
+        if (hit) {
+          i = a;
+          deltaSeen.add(hit[0]);
+          break;
+        }
+      }
+    }
     if (i !== undefined) for (const k of ks) finalBy[k] = i;
   }
   // the final-state changes an intent (or one of its rewrites) declares must be seen
   const required = (p: EventPattern): boolean => p.optional === undefined;
-  const seen = (p: EventPattern): boolean => differences.some((d, k) => finalBy[k]! >= 0 && patternMatches(p, d));
+  const seen = (p: EventPattern): boolean => (p.delta !== undefined ? deltaSeen.has(p) : differences.some((d, k) => finalBy[k]! >= 0 && patternMatches(p, d)));
   const credited = new Set<number>();
   for (const i of active) {
     const intentOk = (intents[i]!.final ?? []).filter(required).every(seen);

@@ -58,7 +58,7 @@ export function identifyingFields(kind: string, name: string | undefined): strin
 }
 
 /** Keys of a pattern that are not event fields. */
-export const PATTERN_META = new Set(['side', 'kind', 'count', 'optional']);
+export const PATTERN_META = new Set(['side', 'kind', 'count', 'optional', 'delta']);
 
 function isAny(v: unknown): v is { any: string } {
   return typeof v === 'object' && v !== null && typeof (v as { any?: unknown }).any === 'string';
@@ -70,11 +70,11 @@ function describe(p: EventPattern): string {
 }
 
 /** The problems of one pattern, each "<path> (<what>): <problem>". */
-export function patternProblems(p: EventPattern, path: string, finalOnly: boolean | null): string[] {
+export function patternProblems(p: EventPattern, path: string, finalOnly: boolean | 'rewrite' | null): string[] {
   const out: string[] = [];
   const at = `${path} (${describe(p)})`;
   if (p.side !== 'removed' && p.side !== 'added') out.push(`${at}: side must be "removed" or "added", got ${JSON.stringify(p.side)}`);
-  if (finalOnly === true && p.kind !== 'final') out.push(`${at}: only final-state patterns (kind "final") belong here`);
+  if ((finalOnly === true || finalOnly === 'rewrite') && p.kind !== 'final') out.push(`${at}: only final-state patterns (kind "final") belong here`);
   if (finalOnly === false && p.kind === 'final') out.push(`${at}: a final-state pattern belongs in the intent's "final" list`);
   const name = typeof p.name === 'string' ? p.name : undefined;
   const needed = identifyingFields(p.kind, name);
@@ -82,7 +82,14 @@ export function patternProblems(p: EventPattern, path: string, finalOnly: boolea
     out.push(`${at}: unknown event kind "${p.kind}"`);
     return out;
   }
-  for (const f of needed) {
+  const fields = p.kind === 'final' && p.delta !== undefined ? needed.filter((f) => f !== 'value') : needed;
+  if (p.delta !== undefined) {
+    if (p.kind !== 'final' || finalOnly !== 'rewrite') out.push(`${at}: delta belongs to final-state patterns of a rewrite`);
+    if (typeof p.delta !== 'number' || !Number.isInteger(p.delta) || p.delta === 0) out.push(`${at}: delta must be a whole number other than 0`);
+    if (p.value !== undefined) out.push(`${at}: give value or delta, not both`);
+    if (p.side !== 'added') out.push(`${at}: a delta pattern is the added side (new value = old value + delta)`);
+  }
+  for (const f of fields) {
     const v = p[f];
     if (v === undefined) out.push(`${at}: identifying field "${f}" not given (give its value, or ANY('why') to mean any value)`);
     else if (isAny(v) && v.any.trim() === '') out.push(`${at}: ANY() for "${f}" needs a reason`);
@@ -112,7 +119,7 @@ export function intentProblems(intent: Intent, path: string): string[] {
     }
     if ((r.events ?? []).length === 0 && (r.moves ?? []).length === 0) out.push(`${rp} (${intent.id}): rewrites nothing (no events, no moves)`);
     (r.events ?? []).forEach((p, pi) => out.push(...patternProblems(p, `${rp}.events[${pi}]`, false)));
-    (r.final ?? []).forEach((p, pi) => out.push(...patternProblems(p, `${rp}.final[${pi}]`, true)));
+    (r.final ?? []).forEach((p, pi) => out.push(...patternProblems(p, `${rp}.final[${pi}]`, 'rewrite')));
     (r.moves ?? []).forEach((mv, mi) => {
       if (mv.optional !== undefined && (typeof mv.optional !== 'string' || mv.optional.trim() === '')) out.push(`${rp}.moves[${mi}] (${intent.id}): optional must be the reason the move may not happen`);
       if (mv.reorders !== undefined && (typeof mv.reorders !== 'string' || mv.reorders.trim() === '')) out.push(`${rp}.moves[${mi}] (${intent.id}): reorders must be the reason the order may change`);

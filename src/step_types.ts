@@ -39,6 +39,12 @@ export interface EventPattern {
   count?: number | 'some';
   /** The change may not happen in every occurrence of the operation: the reason (makes the count's minimum 0). */
   optional?: string;
+  /**
+   * Final-state counters only, in a rewrite's `final`, instead of `value`: the entry
+   * changes by this much for each operation the rewrite explains (a refused removal
+   * leaves one more 4K leaf counted, however many the trace maps).
+   */
+  delta?: number;
   [field: string]: FieldValue | number | 'some' | undefined;
 }
 

@@ -211,3 +211,33 @@ describe('manifest rules', () => {
     for (const s of STEPS) expect(manifestProblems(s.manifest, s.manifest.slug)).toEqual([]);
   });
 });
+
+describe('counters that change by a delta per operation', () => {
+  const refused = (o: string): Difference => ({ layer: 'functional', side: 'removed', event: { kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed', gfn: '0x1', level: 1, old: 'LEAF', new: 'NONPRESENT', thread: 't', op: o } });
+  const leaves = (side: 'removed' | 'added', value: string): Difference => ({ layer: 'functional', side, event: { kind: 'final', what: 'stats', key: 'leaves4k', value } });
+  const intent: Intent = {
+    id: 'v12-refused', summary: '', witnesses: ['t'],
+    rewrites: [{
+      op: 'zap_gfn_range',
+      events: [{ side: 'removed', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed', gfn: ANY('the refused leaf'), level: 1, old: 'LEAF', new: 'NONPRESENT' }],
+      final: [{ side: 'added', kind: 'final', what: 'stats', key: 'leaves4k', delta: 1 }],
+    }],
+  };
+  it('explain a change of delta times the operations the rewrite explained, whatever the values', () => {
+    expect(explainDifferences([refused('zap_gfn_range#0'), leaves('removed', '3'), leaves('added', '4')], [intent]).verdict).toBe('intended');
+    expect(explainDifferences([refused('zap_gfn_range#0'), refused('zap_gfn_range#1'), leaves('removed', '3'), leaves('added', '5')], [intent]).verdict).toBe('intended');
+  });
+  it('do not explain another change, and are required', () => {
+    expect(explainDifferences([refused('zap_gfn_range#0'), leaves('removed', '3'), leaves('added', '5')], [intent]).verdict).toBe('unexpected');
+    expect(explainDifferences([refused('zap_gfn_range#0'), leaves('removed', '4'), leaves('added', '3')], [intent]).verdict).toBe('unexpected');
+    expect(explainDifferences([refused('zap_gfn_range#0')], [intent]).verdict).toBe('unexpected');
+  });
+  it('are checked by the manifest rules', () => {
+    const bad: Intent = { ...intent, final: [{ side: 'removed', kind: 'final', what: 'stats', key: 'leaves4k', delta: 0.5 }] };
+    const problems = manifestProblems(manifest(12, [bad]), 'f').join('\n');
+    expect(problems).toMatch(/delta belongs to final-state patterns of a rewrite/);
+    expect(problems).toMatch(/delta must be a whole number other than 0/);
+    expect(problems).toMatch(/a delta pattern is the added side/);
+    expect(manifestProblems(manifest(12, [intent]), 'f')).toEqual([]);
+  });
+});

@@ -41,6 +41,8 @@ export const manifest: StepManifest = {
             { side: 'removed', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed', gfn: ANY('the refused leaf, whatever gfn the torn-down table held'), level: 1, old: 'LEAF', new: 'FROZEN' },
             { side: 'added', kind: 'bug', site: 'handle_changed_spte', cond: '__handle_changed_spte(kvm, sp, gfn, old_spte, new_spte, level, shared)', silent: true },
           ],
+          // the refused leaf stays counted: one more 4K leaf per refused removal
+          final: [{ side: 'added', kind: 'final', what: 'stats', key: 'leaves4k', delta: 1 }],
         },
         {
           // a write-lock zap whose removal TDX gives up on (TRACK stays busy), from any
@@ -50,15 +52,12 @@ export const manifest: StepManifest = {
             { side: 'removed', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed', gfn: ANY('the refused leaf, whatever gfn the zapped range held'), level: 1, old: 'LEAF', new: 'NONPRESENT' },
             { side: 'added', kind: 'bug', site: 'handle_changed_spte', cond: '__handle_changed_spte(kvm, sp, gfn, old_spte, new_spte, level, shared)', silent: true },
           ],
+          // the refused leaf stays counted: one more 4K leaf per refused removal
+          final: [{ side: 'added', kind: 'final', what: 'stats', key: 'leaves4k', delta: 1 }],
           // the other leaves the same zap removes are traced after their removal now
           // (v12-leaf-zap-inside-handle-changed-spte): the same tracepoints, reordered
           moves: [{ kind: 'tracepoint', from: { name: 'kvm_tdp_mmu_spte_changed', level: '1', old: 'LEAF', new: 'NONPRESENT' }, to: {}, optional: 'a zap of the refused leaf alone' }],
         },
-      ],
-      final: [
-        // the refused leaf stays counted
-        { side: 'removed', kind: 'final', what: 'stats', key: 'leaves4k', value: '0' },
-        { side: 'added', kind: 'final', what: 'stats', key: 'leaves4k', value: '1' },
       ],
     },
     {
