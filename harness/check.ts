@@ -4,7 +4,7 @@
 import { InputError } from '../src/cli/errors.ts';
 import type { StepModel } from '../versions/index.ts';
 import { compare, type LayerChoice } from './compare.ts';
-import { explainRange, intentCoverage, coverageGaps, type CoverageEntry, type ExplainedDifference, type Verdict } from './intents.ts';
+import { explainRange, intentCoverage, intentsBetween, coverageGaps, type CoverageEntry, type ExplainedDifference, type Verdict } from './intents.ts';
 import { emptyFinal, type Observation } from './observation.ts';
 import { replay } from './replay.ts';
 import type { Trace } from './trace.ts';
@@ -243,21 +243,15 @@ export function requireWitnessed(steps: readonly StepModel[], pairs: readonly St
   const byKey = new Map(results.map((r) => [`${r.trace}\u0000${r.step}`, r] as const));
   const out = new Map<CheckResult, CheckResult>();
   for (const p of pairs) {
-    const lo = p.base.manifest.step;
     const hi = p.step.manifest.step;
-    for (const s of steps) {
-      const n = s.manifest.step;
-      if (n <= lo || n > hi) continue;
-      for (const intent of s.manifest.intents) {
-        for (const w of intent.witnesses) {
-          if (!checkedTraces.has(w)) continue;
-          const r = byKey.get(`${w}\u0000${hi}`);
-          if (!r || r.intents.includes(intent.id)) continue;
-          const cur = out.get(r) ?? { ...r, missing: [...(r.missing ?? [])] };
-          cur.missing!.push(intent.id);
-          cur.verdict = 'unexpected';
-          out.set(r, cur);
-        }
+    for (const intent of intentsBetween(steps, p.base.manifest.step, hi)) {
+      for (const w of intent.witnesses) {
+        const r = checkedTraces.has(w) ? byKey.get(`${w}\u0000${hi}`) : undefined;
+        if (!r || r.intents.includes(intent.id)) continue;
+        const cur = out.get(r) ?? { ...r, missing: [...(r.missing ?? [])] };
+        cur.missing!.push(intent.id);
+        cur.verdict = 'unexpected';
+        out.set(r, cur);
       }
     }
   }

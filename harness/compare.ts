@@ -19,6 +19,7 @@
 // - the final state is diffed section by section, each section as an array of
 //   entries keyed by their JSON text: one changed entry gives one removed + one added.
 import { diffArrays } from 'diff';
+import { FINAL_SECTION_NAMES } from '../src/manifest_rules.ts';
 import type { ObsEvent } from '../src/kernel/context.ts';
 import { layerOf, type FinalState, type Layer, type Observation } from './observation.ts';
 
@@ -60,7 +61,7 @@ export interface Comparison {
 }
 
 /** Final-state sections, in the order their differences are listed. */
-export const FINAL_SECTIONS = ['end', 'vm', 'mirror', 'direct', 'sept', 'septPages', 'pages.leaked', 'pages.heldByModule', 'stats'] as const;
+export const FINAL_SECTIONS = FINAL_SECTION_NAMES;
 export type FinalSection = (typeof FINAL_SECTIONS)[number];
 
 const DEFAULT_MAX_EDIT = 10_000;

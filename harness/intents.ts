@@ -206,11 +206,6 @@ function explainGroup(group: readonly Difference[], intents: readonly Intent[], 
   return null;
 }
 
-/** How many operation groups a list of difference indices spans. */
-function groupsOfWith(differences: readonly Difference[], ks: readonly number[]): number {
-  return new Set(ks.map((k) => groupKey(differences[k]!))).size;
-}
-
 /**
  * A delta pattern (`{ kind: 'final', what, key, delta }`) explains the change of one
  * numeric entry when the entry went from a to b with b - a = delta × the number of
@@ -228,7 +223,7 @@ function deltaExplains(p: EventPattern, group: readonly Difference[], applicatio
   if (!sameEntry(removed) || !sameEntry(added)) return false;
   const a = Number((removed.event as Record<string, unknown>).value);
   const b = Number((added.event as Record<string, unknown>).value);
-  return Number.isFinite(a) && Number.isFinite(b) && b - a === Number(p.delta) * applications;
+  return Number.isFinite(a) && Number.isFinite(b) && b - a === p.delta * applications;
 }
 
 /**
@@ -245,9 +240,8 @@ export function explainDifferences(differences: readonly Difference[], intents: 
   });
   const by = differences.map(() => -1);
   const finals: number[][] = [];
-  /** intent → rewrite indices that explained a group, and the differences they explained */
-  const used = new Map<number, Map<number, number[]>>();
-  const groupsOf = (ks: readonly number[]): number => groupsOfWith(differences, ks);
+  /** intent → rewrite → the differences it explained and in how many operations */
+  const used = new Map<number, Map<number, { ks: number[]; ops: number }>>();
   for (const [g, ks] of groups) {
     if (g.startsWith('final\u0000')) {
       finals.push(ks);
@@ -258,26 +252,29 @@ export function explainDifferences(differences: readonly Difference[], intents: 
     const [i, r] = hit;
     let m = used.get(i);
     if (!m) used.set(i, (m = new Map()));
-    m.set(r, [...(m.get(r) ?? []), ...ks]);
+    const u = m.get(r);
+    if (u) {
+      u.ks.push(...ks);
+      u.ops++;
+    } else m.set(r, { ks: [...ks], ops: 1 });
   }
-  // final-state entries: patterns of the intents (and rewrites) that happened
-  const finalPatterns = (i: number): EventPattern[] => [...(intents[i]!.final ?? []), ...[...used.get(i)!.keys()].flatMap((r) => intents[i]!.rewrites[r]!.final ?? [])];
+  // final-state entries: patterns of the intents (and of their rewrites) that happened
+  const active = [...used.keys()].sort((x, y) => x - y);
+  const valuePatterns = new Map(active.map((a) => [a, [...(intents[a]!.final ?? []), ...[...used.get(a)!.keys()].flatMap((r) => intents[a]!.rewrites[r]!.final ?? [])].filter((p) => p.delta === undefined)] as const));
   const finalBy = differences.map(() => -1);
   /** delta patterns that explained an entry */
   const deltaSeen = new Set<EventPattern>();
-  const active = [...used.keys()].sort((x, y) => x - y);
   for (const ks of finals) {
     const group = ks.map((k) => differences[k]!);
-    let i = active.find((a) => group.every((d) => finalPatterns(a).some((p) => p.delta === undefined && patternMatches(p, d))));
+    let i = active.find((a) => group.every((d) => valuePatterns.get(a)!.some((p) => patternMatches(p, d))));
     if (i === undefined) {
       // a counter that changes by `delta` per operation the rewrite explained
-      for (const a of active) {
-        const hit = [...used.get(a)!].flatMap(([r, ks2]) => (intents[a]!.rewrites[r]!.final ?? []).map((p) => [p, groupsOf(ks2)] as const)).find(([p, n]) => deltaExplains(p, group, n));
-        if (hit) {
-          i = a;
-          deltaSeen.add(hit[0]);
-          break;
-        }
+      const hit = active
+        .flatMap((a) => [...used.get(a)!].flatMap(([r, u]) => (intents[a]!.rewrites[r]!.final ?? []).map((p) => ({ a, p, ops: u.ops }))))
+        .find(({ p, ops }) => deltaExplains(p, group, ops));
+      if (hit) {
+        i = hit.a;
+        deltaSeen.add(hit.p);
       }
     }
     if (i !== undefined) for (const k of ks) finalBy[k] = i;
@@ -288,10 +285,10 @@ export function explainDifferences(differences: readonly Difference[], intents: 
   const credited = new Set<number>();
   for (const i of active) {
     const intentOk = (intents[i]!.final ?? []).filter(required).every(seen);
-    for (const [r, ks] of used.get(i)!) {
+    for (const [r, u] of used.get(i)!) {
       if (!intentOk || !(intents[i]!.rewrites[r]!.final ?? []).filter(required).every(seen)) continue;
       credited.add(i);
-      for (const k of ks) by[k] = i;
+      for (const k of u.ks) by[k] = i;
     }
   }
   differences.forEach((_, k) => {

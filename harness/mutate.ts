@@ -28,6 +28,7 @@ import Tinypool from 'tinypool';
 import ts from 'typescript';
 import { loadStepFrom, type StepModel } from '../versions/load.ts';
 import { InputError } from '../src/cli/errors.ts';
+import { EAGAIN, EBUSY, EFAULT, EINTR, EINVAL, EIO, EPERM } from '../src/kernel/mmu_internal.ts';
 import { buildReport, pairResult, safeReplay, type Replayed, type StepPair } from './check.ts';
 import { sameBehaviour } from './compare.ts';
 import type { Trace } from './trace.ts';
@@ -46,8 +47,8 @@ export const MUTATED_FILES = ['tdp_mmu.ts', 'tdx.ts', 'x86_ops.ts'];
 const DIAGNOSTICS = /^(KVM_BUG_ON|KVM_BUG_ON_DATA_CORRUPTION|WARN_ON|WARN_ON_ONCE|WARN|KVM_MMU_WARN_ON|TDX_BUG_ON(_\d)?|__TDX_BUG_ON|lockdep_assert_\w+|BUG_ON)$/;
 
 /** Errno constants and the one a mutant returns instead. */
-const ERRNO_SWAP: Record<string, string> = { EIO: 'EBUSY', EBUSY: 'EIO', EINVAL: 'EIO', EAGAIN: 'EIO', EFAULT: 'EIO', ENOMEM: 'EIO', EPERM: 'EIO', EINTR: 'EIO' };
-const ERRNO_VALUE: Record<string, number> = { EPERM: 1, EINTR: 4, EIO: 5, EAGAIN: 11, ENOMEM: 12, EFAULT: 14, EBUSY: 16, EINVAL: 22 };
+const ERRNO_SWAP: Record<string, string> = { EIO: 'EBUSY', EBUSY: 'EIO', EINVAL: 'EIO', EAGAIN: 'EIO', EFAULT: 'EIO', EPERM: 'EIO', EINTR: 'EIO' };
+const ERRNO_VALUE: Record<string, number> = { EPERM, EINTR, EIO, EAGAIN, EFAULT, EBUSY, EINVAL };
 
 const COMPARISON_FLIP: Partial<Record<ts.SyntaxKind, string>> = {
   [ts.SyntaxKind.LessThanToken]: '>=',

@@ -68,7 +68,7 @@ export function pageNamer(c: KernelContext, kvm: Kvm): (pfn: unknown) => string 
     if (!f) return 'unknown';
     const guest = gfnOf.get(pfn);
     if (guest) return guest;
-    const sp = f.sp as KvmMmuPage | null;
+    const sp = (f.kind === 'external_spt' ? f.externalOf : f.sp) as KvmMmuPage | null | undefined;
     if ((f.kind === 'spt' || f.kind === 'external_spt') && sp) {
       const where = `L${sp.role.level}@0x${sp.gfn.toString(16)}`;
       if (f.kind === 'external_spt') return `sept.${where}`;

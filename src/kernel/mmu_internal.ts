@@ -99,8 +99,8 @@ export function kvm_gfn_range_filter_to_root_types(_kvm: Kvm, process: number): 
 /** Allocates the page the TDX module will use for this SP's S-EPT table (vCPU cache). */
 export function kvm_mmu_alloc_external_spt(sp: KvmMmuPage): void {
   sp.external_spt = alloc_page('external_spt');
-  // remembered on the frame so the page can be named after the table it mirrors
-  frame_of(sp.external_spt).sp = sp;
+  // remembered so that observations can name the page after the table it mirrors
+  frame_of(sp.external_spt).externalOf = sp;
 }
 
 /** Highest GFN + 1 a root of this level covers. */

@@ -12,7 +12,7 @@ afterAll(cleanupBroken);
  * The bugs. `caughtBy`: corpus traces that must be among those reporting the bug (the
  * traces that reach the broken code in an ordinary way); the check itself only needs one.
  */
-const BUGS: (BrokenSpec & { caughtBy: string[]; knownGap?: string; missing?: string; notAfter?: string })[] = [
+const BUGS: (BrokenSpec & { caughtBy: string[]; missing?: string; notAfter?: string })[] = [
   {
     name: 'skip-tlb-track',
     step: 0,
@@ -194,20 +194,6 @@ describe('broken-model infrastructure', () => {
 
 for (const bug of BUGS) {
   describe.skipIf(!stepAvailable(bug.step))(`broken model ${bug.name} (step ${String(bug.step).padStart(2, '0')})`, () => {
-    if (bug.knownGap) {
-      // a documented gap against the step before: the check must still run the broken
-      // model, report it against the step after, and (for now) not against the step
-      // before; when intents or corpus improve, this fails and the bug moves up
-      it(`is reported against the step after it only (${bug.knownGap}): ${bug.why}`, async () => {
-        const v = checkBroken(await makeBroken(bug));
-        expect(v.predecessor.results.length).toBeGreaterThan(0);
-        expect(catchers(v.predecessor)).toEqual([]);
-        expect(v.successor).toBeDefined();
-        expect(catchers(v.successor!)).toEqual(expect.arrayContaining(bug.caughtBy));
-        expect(v.successor!.exitCode).toBe(1);
-      });
-      return;
-    }
     it(`is reported as unexpected: ${bug.why}`, async () => {
       const broken = await makeBroken(bug);
       const v = checkBroken(broken);
