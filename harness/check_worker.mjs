@@ -3,11 +3,10 @@
 // then loads the harness and only the step folders it is asked to replay (each step
 // model compiled and warmed up once, in one thread).
 import { register } from 'tsx/esm/api';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 register();
 const { safeReplay } = await import('./check.ts');
+const { loadStepFrom } = await import('../versions/load.ts');
 
 /** @type {Map<string, Promise<import('../versions/index.ts').StepModel>>} */
 const loaded = new Map();
@@ -15,11 +14,7 @@ const loaded = new Map();
 function load(dir) {
   let p = loaded.get(dir);
   if (!p) {
-    p = (async () => {
-      const m = await import(pathToFileURL(join(dir, 'step.ts')).href);
-      const e = await import(pathToFileURL(join(dir, 'entry.ts')).href);
-      return { manifest: m.manifest, dir, entry: e.entry };
-    })();
+    p = loadStepFrom(dir);
     loaded.set(dir, p);
   }
   return p;

@@ -349,9 +349,9 @@ export function extractTsFunctions(source: string): Map<string, string> {
 // ---------------------------------------------------------------------------
 
 /** Files of a step folder that are not kernel model. */
-const NON_MODEL_FILES = new Set(['step.ts', 'entry.ts']);
+const NON_MODEL_FILES = new Set(['step.ts']);
 /** Order in which model files are listed (then any other file, alphabetically). */
-const FILE_ORDER = ['x86_ops.ts', 'mmu.ts', 'tdp_mmu.ts', 'tdx.ts'];
+const FILE_ORDER = ['x86_ops.ts', 'tdp_mmu.ts', 'tdx.ts'];
 
 function orderFiles(files: Iterable<string>): string[] {
   const rank = (f: string): number => {
@@ -361,7 +361,7 @@ function orderFiles(files: Iterable<string>): string[] {
   return [...new Set(files)].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
 }
 
-/** The kernel-model files of a step folder (every `*.ts` but step.ts / entry.ts / *.d.ts / *.test.ts), in the fixed order. */
+/** The kernel-model files of a step folder (every `*.ts` but step.ts / *.d.ts / *.test.ts), in the fixed order. */
 export function modelFiles(stepDir: string): string[] {
   if (!existsSync(stepDir) || !statSync(stepDir).isDirectory()) {
     throw new Error(`step folder not found: ${stepDir}`);

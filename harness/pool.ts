@@ -9,7 +9,7 @@
 // start-up (about a second) overlaps with the main thread's own replays.
 //
 // Only steps that are real folders can run in a worker (the worker imports the
-// folder's step.ts and entry.ts); synthetic registries (tests) run in-process.
+// folder through versions/load.ts); synthetic registries (tests) run in-process.
 import Tinypool from 'tinypool';
 import type { StepModel } from '../versions/index.ts';
 import {

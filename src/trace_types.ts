@@ -1,6 +1,6 @@
 // The operations a trace can ask for: KVM entry points, guest actions, injections and
 // probes of TDP MMU internals. harness/trace.ts validates JSON into these types; each
-// step's entry.ts maps them onto that step's kernel functions.
+// src/kernel/trace_ops.ts maps them onto the kernel's entry points.
 import type { Kvm } from './kernel/kvm.ts';
 import type { Gen } from './kernel/context.ts';
 import type { SeamcallName } from './hw/tdx_module.ts';
@@ -34,7 +34,7 @@ export type TraceOpName = TraceOp['op'];
 /** The guest-visible result of an operation: a return code name ('0', '-EIO', 'RET_PF_FIXED' …). */
 export type OpResult = string;
 
-/** What a step folder's entry.ts provides: VM setup and one handler per operation. */
+/** A step linked into the shared kernel paths (src/kernel/trace_ops.ts link_step): VM setup and one handler per operation. */
 export interface StepEntry {
   /** Vendor hardware setup: install the step's hooks into kvm.x86_ops. */
   hardware_setup(kvm: Kvm): void;

@@ -6,18 +6,22 @@ import { pathToFileURL } from 'node:url';
 import { validateManifest } from '../src/manifest_rules.ts';
 import type { StepInfo, StepManifest } from '../src/step_types.ts';
 import type { StepEntry } from '../src/trace_types.ts';
+import type { TdpMmuApi, TdxApi } from '../src/kernel/step_kernel.ts';
+import { link_step } from '../src/kernel/trace_ops.ts';
 
 export interface StepModel extends StepInfo {
   entry: StepEntry;
 }
 
 /**
- * Loads the step folder `dir` (step.ts and entry.ts) and validates its manifest; `name`
- * is how error messages call the manifest file.
+ * Loads the step folder `dir` (step.ts, and tdp_mmu.ts / tdx.ts linked into the shared
+ * kernel paths) and validates its manifest; `name` is how error messages call the
+ * manifest file.
  */
 export async function loadStepFrom(dir: string, name = join(dir, 'step.ts')): Promise<StepModel> {
   const m = (await import(pathToFileURL(join(dir, 'step.ts')).href)) as { manifest: StepManifest };
-  const e = (await import(pathToFileURL(join(dir, 'entry.ts')).href)) as { entry: StepEntry };
+  const tdp_mmu = (await import(pathToFileURL(join(dir, 'tdp_mmu.ts')).href)) as TdpMmuApi;
+  const tdx = (await import(pathToFileURL(join(dir, 'tdx.ts')).href)) as TdxApi;
   validateManifest(m.manifest, name);
-  return { manifest: m.manifest, dir, entry: e.entry };
+  return { manifest: m.manifest, dir, entry: link_step({ tdp_mmu, tdx }) };
 }

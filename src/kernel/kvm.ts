@@ -3,6 +3,7 @@ import { ctx, type Gen } from './context.ts';
 import { Mutex, RwLock } from './lock.ts';
 import { alloc_page } from './page_alloc.ts';
 import type { KvmMmuPage } from './mmu_page.ts';
+import type { StepKernel } from './step_kernel.ts';
 
 export const KVM_REQ_OUTSIDE_GUEST_MODE = 'KVM_REQ_OUTSIDE_GUEST_MODE';
 export const KVM_REQ_VM_DEAD = 'KVM_REQ_VM_DEAD';
@@ -69,6 +70,8 @@ export class Kvm {
   readonly ad_enabled: boolean;
   /** The vendor hooks installed by the step's hardware setup. */
   x86_ops: unknown = null;
+  /** The step's tdp_mmu.c and tdx.c, which the shared paths call (src/kernel/step_kernel.ts). */
+  step: StepKernel | null = null;
 
   constructor(opts: { nr_vcpus: number; shared_bit: 47 | 51; ad_enabled: boolean }) {
     this.arch = {

@@ -406,7 +406,6 @@ export function modelFilesFor(s: KState): Record<string, string> {
     'x86_ops.ts': renderX86Ops(s),
     'tdp_mmu.ts': renderTsFile('TDP MMU', s.files[TDP_MMU_C]),
     'tdx.ts': renderTsFile('TDX', s.files[TDX_C]),
-    'mmu.ts': '// Toy mmu model.\nexport function kvm_mmu_fixture(kvm: Kvm): number {\n  return 0;\n}\n',
   };
 }
 
@@ -474,7 +473,6 @@ export function makeSteps(opts: StepsOptions = {}): StepInfo[] {
     writeTree(dir, {
       ...modelFilesFor(state),
       'step.ts': `export const manifest = ${JSON.stringify(manifest, null, 2)};\n`,
-      'entry.ts': `// glue of step ${n}\nexport function entry_step(): number {\n  return ${n};\n}\n`,
     });
     steps.push({ manifest, dir });
   }

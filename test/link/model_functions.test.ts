@@ -106,10 +106,9 @@ describe('modelFunctions / changedFunctions / modelDiff', () => {
       '',
     ].join('\n'),
     'tdx.ts': 'function helper() {\n  return 1;\n}\nexport function tdx_only() {\n  return 3;\n}\n',
-    'mmu.ts': 'function helper() {\n  return 2;\n}\n',
+    'helpers.ts': 'function helper() {\n  return 2;\n}\n',
     'x86_ops.ts': "export const kvm_x86_ops_decl = {\n  link_external_spt: 'OPTIONAL_RET0',\n};\n",
     'step.ts': 'export const manifest = { step: 1 };\n',
-    'entry.ts': 'export function entry_glue() {\n  return 1;\n}\n',
   });
   const B = writeStep(join(root, 'v02-b'), {
     'tdp_mmu.ts': [
@@ -136,39 +135,37 @@ describe('modelFunctions / changedFunctions / modelDiff', () => {
       '',
     ].join('\n'),
     'tdx.ts': 'function helper() {\n  return 1;\n}\nexport function tdx_only() {\n  return 3;\n}\n',
-    'mmu.ts': 'function helper() {\n  return 22;\n}\n',
+    'helpers.ts': 'function helper() {\n  return 22;\n}\n',
     'x86_ops.ts': 'export const kvm_x86_ops_decl = {\n};\n',
     'step.ts': 'export const manifest = { step: 2 };\n',
-    'entry.ts': 'export function entry_glue() {\n  return 2;\n}\nexport function entry_more() {}\n',
   });
 
   it('keys names found in two files by file', () => {
     const m = modelFunctions(A);
     expect([...m.keys()].sort()).toEqual(
-      ['OLD_TABLE', 'alpha', 'beta', 'gamma', 'kvm_x86_ops_decl', 'mmu.ts:helper', 'tdx.ts:helper', 'tdx_only'].sort(),
+      ['OLD_TABLE', 'alpha', 'beta', 'gamma', 'kvm_x86_ops_decl', 'helpers.ts:helper', 'tdx.ts:helper', 'tdx_only'].sort(),
     );
-    expect(m.has('entry_glue')).toBe(false);
     expect(m.has('manifest')).toBe(false);
   });
 
   it('reports changed, added and removed items; moves and whitespace are no change', () => {
     expect(changedFunctions(A, B)).toEqual({
-      changed: ['gamma', 'kvm_x86_ops_decl', 'mmu.ts:helper'],
+      changed: ['gamma', 'helpers.ts:helper', 'kvm_x86_ops_decl'],
       added: ['delta'],
       removed: ['OLD_TABLE'],
     });
     expect(changedFunctions(A, A)).toEqual({ changed: [], added: [], removed: [] });
   });
 
-  it('diffs the model files in a fixed order with a/ b/ paths, without step.ts and entry.ts', () => {
+  it('diffs the model files in a fixed order with a/ b/ paths, without step.ts, other files after the kernel ones', () => {
     const d = modelDiff(A, B);
     const headers = d.split('\n').filter((l) => l.startsWith('diff --git'));
     expect(headers).toEqual([
       'diff --git a/x86_ops.ts b/x86_ops.ts',
-      'diff --git a/mmu.ts b/mmu.ts',
       'diff --git a/tdp_mmu.ts b/tdp_mmu.ts',
+      'diff --git a/helpers.ts b/helpers.ts',
     ]);
-    expect(d).toContain('--- a/mmu.ts\n+++ b/mmu.ts\n');
+    expect(d).toContain('--- a/helpers.ts\n+++ b/helpers.ts\n');
     expect(d).toContain("-  link_external_spt: 'OPTIONAL_RET0',\n");
     expect(d).toContain('-  return 2;\n+  return 22;\n');
     expect(d).not.toContain('step.ts');

@@ -14,7 +14,7 @@ import {
   tdx_operand_busy, type TdxErr,
 } from '../../src/kernel/tdx_seamcall.ts';
 import { kvm_ops_update } from './x86_ops.ts';
-import { kvm_mmu_page_fault, kvm_tdp_mmu_map_private_pfn } from './mmu.ts';
+import { kvm_mmu_page_fault, kvm_tdp_mmu_map_private_pfn } from '../../src/kernel/mmu.ts';
 
 /**
  * TDX_BUG_ON*(): a failed SEAMCALL warns once per call site and bugs the VM (when one

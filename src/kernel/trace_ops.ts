@@ -1,18 +1,19 @@
-// Harness glue (not kernel code): maps trace operations onto this step's entry points.
-import type { Gen } from '../../src/kernel/context.ts';
-import { ctx } from '../../src/kernel/context.ts';
-import { gfn_to_memslot, kvm_gmem_get_pfn, host_gfn_to_pfn, type Kvm, type KvmVcpu } from '../../src/kernel/kvm.ts';
-import { mutex_lock, mutex_unlock } from '../../src/kernel/lock.ts';
-import { errno_name, gpa_to_natural_gfn, ret_pf_name, RET_PF_RETRY } from '../../src/kernel/mmu_internal.ts';
-import { alloc_page } from '../../src/kernel/page_alloc.ts';
-import { FROZEN_SPTE, make_spte, SHADOW_NONPRESENT_VALUE } from '../../src/kernel/spte.ts';
-import type { StepEntry, TraceOp } from '../../src/trace_types.ts';
+// Harness glue (not kernel code): maps trace operations onto the kernel's entry points,
+// with the step's tdp_mmu.c and tdx.c linked in (step_kernel.ts).
+import type { Gen } from './context.ts';
+import { ctx } from './context.ts';
+import { gfn_to_memslot, kvm_gmem_get_pfn, host_gfn_to_pfn, type Kvm, type KvmVcpu } from './kvm.ts';
+import { mutex_lock, mutex_unlock } from './lock.ts';
+import { errno_name, gpa_to_natural_gfn, ret_pf_name, RET_PF_RETRY } from './mmu_internal.ts';
+import { alloc_page } from './page_alloc.ts';
+import { FROZEN_SPTE, make_spte, SHADOW_NONPRESENT_VALUE } from './spte.ts';
+import type { StepEntry, TraceOp } from '../trace_types.ts';
+import type { TdpIter } from './tdp_iter.ts';
 import {
   kvm_age_gfn, kvm_arch_destroy_vm, kvm_gmem_invalidate_begin, kvm_mmu_destroy, kvm_mmu_load, kvm_mmu_notifier_invalidate_range_start,
   kvm_mmu_zap_all_fast, kvm_mmu_zap_memslot, kvm_vm_set_mem_attributes, kvm_zap_gfn_range,
 } from './mmu.ts';
-import { probe_age_spte, probe_new_child_table, probe_set_spte } from './tdp_mmu.ts';
-import { tdx_gmem_post_populate, tdx_handle_ept_violation, tdx_hardware_setup, tdx_mmu_release_hkid, tdx_td_finalize, tdx_vcpu_run } from './tdx.ts';
+import { tdp_mmu, tdx, type StepKernel } from './step_kernel.ts';
 
 /** How many times a shared fault is re-taken by the guest before we call it a livelock. */
 const SHARED_FAULT_RETRIES = 1000;
@@ -38,7 +39,7 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
       let r = RET_PF_RETRY;
       for (let i = 0; i < SHARED_FAULT_RETRIES && r === RET_PF_RETRY && !kvm.vm_dead; i++) {
         yield* kvm_mmu_reload(kvm, vcpu);
-        r = yield* tdx_handle_ept_violation(kvm, vcpu, op.gpa);
+        r = yield* tdx(kvm).tdx_handle_ept_violation(kvm, vcpu, op.gpa);
       }
       return ret_pf_name(r);
     }
@@ -47,13 +48,13 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
       yield* mutex_lock(kvm.slots_lock);
       yield* mutex_lock(kvm.gmem_invalidate_lock);
       const src = alloc_page('src');
-      const r = yield* tdx_gmem_post_populate(kvm, vcpu_of(kvm, 0), gfn, kvm_gmem_get_pfn(kvm, gfn), src);
+      const r = yield* tdx(kvm).tdx_gmem_post_populate(kvm, vcpu_of(kvm, 0), gfn, kvm_gmem_get_pfn(kvm, gfn), src);
       yield* mutex_unlock(kvm.gmem_invalidate_lock);
       yield* mutex_unlock(kvm.slots_lock);
       return errno_name(r);
     }
     case 'finalize':
-      return errno_name(yield* tdx_td_finalize(kvm));
+      return errno_name(yield* tdx(kvm).tdx_td_finalize(kvm));
     case 'gmem_invalidate': {
       const gfn = gpa_to_natural_gfn(kvm, op.gpa);
       yield* kvm_gmem_invalidate_begin(kvm, gfn, gfn + op.npages);
@@ -91,7 +92,7 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
     case 'vcpu_enter': {
       const vcpu = vcpu_of(kvm, op.vcpu);
       yield* kvm_mmu_reload(kvm, vcpu);
-      return yield* tdx_vcpu_run(kvm, vcpu);
+      return yield* tdx(kvm).tdx_vcpu_run(kvm, vcpu);
     }
     case 'vcpu_exit':
       ctx().hw.vcpuExit(op.vcpu);
@@ -103,7 +104,7 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
       return status;
     }
     case 'release_hkid':
-      yield* tdx_mmu_release_hkid(kvm);
+      yield* tdx(kvm).tdx_mmu_release_hkid(kvm);
       return '0';
     case 'destroy':
       yield* kvm_arch_destroy_vm(kvm);
@@ -117,17 +118,17 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
           case 'nonpresent': return SHADOW_NONPRESENT_VALUE;
           case 'frozen': return FROZEN_SPTE;
           case 'leaf': return make_spte(op.root === 'mirror' ? kvm_gmem_get_pfn(k, gfn) : host_gfn_to_pfn(k, gfn), iter.level, k.ad_enabled);
-          case 'nonleaf': return probe_new_child_table(k, iter as Parameters<typeof probe_new_child_table>[1]);
-          case 'nonleaf-no-external': return probe_new_child_table(k, iter as Parameters<typeof probe_new_child_table>[1], 'no-external');
-          case 'nonleaf-bad-gfn': return probe_new_child_table(k, iter as Parameters<typeof probe_new_child_table>[1], 'bad-gfn');
+          case 'nonleaf': return tdp_mmu(k).probe_new_child_table(k, iter as TdpIter);
+          case 'nonleaf-no-external': return tdp_mmu(k).probe_new_child_table(k, iter as TdpIter, 'no-external');
+          case 'nonleaf-bad-gfn': return tdp_mmu(k).probe_new_child_table(k, iter as TdpIter, 'bad-gfn');
         }
       };
-      return yield* probe_set_spte(kvm, root, gfn - (gfn % 2 ** (9 * (op.level - 1))), op.level, op.lock === 'read', make_new);
+      return yield* tdp_mmu(kvm).probe_set_spte(kvm, root, gfn - (gfn % 2 ** (9 * (op.level - 1))), op.level, op.lock === 'read', make_new);
     }
     case 'probe_age': {
       const root = op.root === 'mirror' ? vcpu_of(kvm, 0).mirror_root : vcpu_of(kvm, 0).root;
       if (!root) return 'no-root';
-      return yield* probe_age_spte(kvm, root, gpa_to_natural_gfn(kvm, op.gpa));
+      return yield* tdp_mmu(kvm).probe_age_spte(kvm, root, gpa_to_natural_gfn(kvm, op.gpa));
     }
     case 'inject_busy':
     case 'inject_status':
@@ -135,10 +136,16 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
   }
 }
 
-export const entry: StepEntry = {
-  hardware_setup: tdx_hardware_setup,
-  *load_mmu(kvm: Kvm): Gen {
-    for (const vcpu of kvm.vcpus) yield* kvm_mmu_load(kvm, vcpu);
-  },
-  run,
-};
+/** The entry points of a VM running `step`'s tdp_mmu.c and tdx.c. */
+export function link_step(step: StepKernel): StepEntry {
+  return {
+    hardware_setup(kvm: Kvm): void {
+      kvm.step = step;
+      step.tdx.tdx_hardware_setup(kvm);
+    },
+    *load_mmu(kvm: Kvm): Gen {
+      for (const vcpu of kvm.vcpus) yield* kvm_mmu_load(kvm, vcpu);
+    },
+    run,
+  };
+}

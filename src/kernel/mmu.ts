@@ -1,34 +1,30 @@
 // The parts of arch/x86/kvm/mmu/mmu.c (and the kvm_main.c callers) that lead into
 // the TDP MMU for a TDX VM: faults, populate, zaps, conversions, aging, teardown.
-import type { Gen } from '../../src/kernel/context.ts';
+import type { Gen } from './context.ts';
 import {
   gfn_to_memslot, host_gfn_to_pfn, KVM_BUG_ON, kvm_check_request, kvm_gmem_get_pfn, kvm_mem_is_private,
   KVM_REQ_VM_DEAD, type Kvm, type KvmMemorySlot, type KvmVcpu,
-} from '../../src/kernel/kvm.ts';
-import { lockdep_assert_held, mutex_lock, mutex_unlock, read_lock, read_unlock, write_lock, write_unlock } from '../../src/kernel/lock.ts';
+} from './kvm.ts';
+import { lockdep_assert_held, mutex_lock, mutex_unlock, read_lock, read_unlock, write_lock, write_unlock } from './lock.ts';
 import {
   EFAULT, EINTR, EIO, gpa_to_natural_gfn, KVM_DIRECT_ROOTS, KVM_FILTER_PRIVATE, KVM_FILTER_SHARED, kvm_is_addr_direct,
   RET_PF_FIXED, RET_PF_INVALID, RET_PF_RETRY, type KvmGfnRange, type KvmPageFault,
-} from '../../src/kernel/mmu_internal.ts';
-import { PG_LEVEL_4K } from '../../src/kernel/spte.ts';
-import { WARN_ON_ONCE } from '../../src/kernel/diag.ts';
-import {
-  kvm_mmu_uninit_tdp_mmu, kvm_tdp_mmu_age_gfn_range, kvm_tdp_mmu_alloc_root, kvm_tdp_mmu_invalidate_roots,
-  kvm_tdp_mmu_map, kvm_tdp_mmu_put_root, kvm_tdp_mmu_unmap_gfn_range, kvm_tdp_mmu_zap_invalidated_roots,
-  kvm_tdp_mmu_zap_leafs,
-} from './tdp_mmu.ts';
+} from './mmu_internal.ts';
+import { PG_LEVEL_4K } from './spte.ts';
+import { WARN_ON_ONCE } from './diag.ts';
+import { tdp_mmu } from './step_kernel.ts';
 
 /** mmu_alloc_direct_roots(): the mirror root first, then the shared (direct) root. */
 export function* kvm_mmu_load(kvm: Kvm, vcpu: KvmVcpu): Gen {
-  if (!vcpu.mirror_root) yield* kvm_tdp_mmu_alloc_root(kvm, vcpu, true);
-  if (!vcpu.root) yield* kvm_tdp_mmu_alloc_root(kvm, vcpu, false);
+  if (!vcpu.mirror_root) yield* tdp_mmu(kvm).kvm_tdp_mmu_alloc_root(kvm, vcpu, true);
+  if (!vcpu.root) yield* tdp_mmu(kvm).kvm_tdp_mmu_alloc_root(kvm, vcpu, false);
 }
 
 /** kvm_mmu_destroy() → kvm_mmu_unload(): drop the vCPU's references to its roots. */
 export function* kvm_mmu_destroy(kvm: Kvm, vcpu: KvmVcpu): Gen {
   yield* read_lock(kvm.mmu_lock);
-  if (vcpu.mirror_root) kvm_tdp_mmu_put_root(kvm, vcpu.mirror_root);
-  if (vcpu.root) kvm_tdp_mmu_put_root(kvm, vcpu.root);
+  if (vcpu.mirror_root) tdp_mmu(kvm).kvm_tdp_mmu_put_root(kvm, vcpu.mirror_root);
+  if (vcpu.root) tdp_mmu(kvm).kvm_tdp_mmu_put_root(kvm, vcpu.root);
   vcpu.mirror_root = null;
   vcpu.root = null;
   yield* read_unlock(kvm.mmu_lock);
@@ -51,7 +47,7 @@ function* kvm_tdp_mmu_page_fault(kvm: Kvm, vcpu: KvmVcpu, fault: KvmPageFault): 
   if (r !== 0) return r;
 
   yield* read_lock(kvm.mmu_lock);
-  r = yield* kvm_tdp_mmu_map(kvm, vcpu, fault);
+  r = yield* tdp_mmu(kvm).kvm_tdp_mmu_map(kvm, vcpu, fault);
   yield* read_unlock(kvm.mmu_lock);
   return r;
 }
@@ -84,7 +80,7 @@ export function* kvm_tdp_mmu_map_private_pfn(kvm: Kvm, vcpu: KvmVcpu, gfn: numbe
     if (kvm_check_request(KVM_REQ_VM_DEAD, vcpu)) return -EIO;
     yield 'cond_resched';
     yield* read_lock(kvm.mmu_lock);
-    r = yield* kvm_tdp_mmu_map(kvm, vcpu, fault);
+    r = yield* tdp_mmu(kvm).kvm_tdp_mmu_map(kvm, vcpu, fault);
     yield* read_unlock(kvm.mmu_lock);
   } while (r === RET_PF_RETRY);
 
@@ -95,12 +91,12 @@ export function* kvm_tdp_mmu_map_private_pfn(kvm: Kvm, vcpu: KvmVcpu, gfn: numbe
 export function* kvm_zap_gfn_range(kvm: Kvm, gfn_start: number, gfn_end: number): Gen {
   if (WARN_ON_ONCE(gfn_end <= gfn_start, 'kvm_zap_gfn_range', 'gfn_end <= gfn_start')) return;
   yield* write_lock(kvm.mmu_lock);
-  yield* kvm_tdp_mmu_zap_leafs(kvm, gfn_start, gfn_end, false);
+  yield* tdp_mmu(kvm).kvm_tdp_mmu_zap_leafs(kvm, gfn_start, gfn_end, false);
   yield* write_unlock(kvm.mmu_lock);
 }
 
 export function* kvm_unmap_gfn_range(kvm: Kvm, range: KvmGfnRange): Gen<boolean> {
-  return yield* kvm_tdp_mmu_unmap_gfn_range(kvm, range, false);
+  return yield* tdp_mmu(kvm).kvm_tdp_mmu_unmap_gfn_range(kvm, range, false);
 }
 
 function gfn_range(slot: KvmMemorySlot | null, start: number, end: number, filter: number): KvmGfnRange {
@@ -134,7 +130,7 @@ export function* kvm_mmu_notifier_invalidate_range_start(kvm: Kvm, start: number
 
 /** MMU-notifier aging: lockless, shared side only. */
 export function* kvm_age_gfn(kvm: Kvm, start: number, end: number): Gen<boolean> {
-  return yield* kvm_tdp_mmu_age_gfn_range(kvm, gfn_range(gfn_to_memslot(kvm, start), start, end, KVM_FILTER_SHARED));
+  return yield* tdp_mmu(kvm).kvm_tdp_mmu_age_gfn_range(kvm, gfn_range(gfn_to_memslot(kvm, start), start, end, KVM_FILTER_SHARED));
 }
 
 /** Memslot deletion: both sides of the slot, under the write lock. */
@@ -152,14 +148,14 @@ export function* kvm_mmu_zap_all_fast(kvm: Kvm): Gen {
   yield* mutex_lock(kvm.slots_lock);
   lockdep_assert_held(kvm.slots_lock, 'kvm_mmu_zap_all_fast');
   yield* write_lock(kvm.mmu_lock);
-  kvm_tdp_mmu_invalidate_roots(kvm, KVM_DIRECT_ROOTS);
+  tdp_mmu(kvm).kvm_tdp_mmu_invalidate_roots(kvm, KVM_DIRECT_ROOTS);
   yield* write_unlock(kvm.mmu_lock);
-  yield* kvm_tdp_mmu_zap_invalidated_roots(kvm, true);
+  yield* tdp_mmu(kvm).kvm_tdp_mmu_zap_invalidated_roots(kvm, true);
   yield* mutex_unlock(kvm.slots_lock);
 }
 
 /** kvm_arch_destroy_vm(): vCPUs drop their roots, then the TDP MMU tears everything down. */
 export function* kvm_arch_destroy_vm(kvm: Kvm): Gen {
   for (const vcpu of kvm.vcpus) yield* kvm_mmu_destroy(kvm, vcpu);
-  yield* kvm_mmu_uninit_tdp_mmu(kvm);
+  yield* tdp_mmu(kvm).kvm_mmu_uninit_tdp_mmu(kvm);
 }
