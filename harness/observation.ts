@@ -1,6 +1,5 @@
 // What one replay of one trace on one step yields, and the two layers it splits into.
 import type { KernelContext, ObsEvent } from '../src/kernel/context.ts';
-import type { Kvm } from '../src/kernel/kvm.ts';
 import type { KvmMmuPage } from '../src/kernel/mmu_page.ts';
 
 export type Layer = 'functional' | 'diagnostic';
@@ -59,15 +58,11 @@ export interface Observation {
  * Frames that would share a name (a table freed and allocated again for the same range)
  * get "#2", "#3" … in order of first appearance.
  */
-export function pageNamer(c: KernelContext, kvm: Kvm): (pfn: unknown) => string {
-  const gfnOf = new Map<number, string>();
-  for (const [gfn, pfn] of kvm.gmem_pfns) gfnOf.set(pfn, `gmem@0x${gfn.toString(16)}`);
-  for (const [gfn, pfn] of kvm.host_pfns) gfnOf.set(pfn, `host@0x${gfn.toString(16)}`);
+export function pageNamer(c: KernelContext): (pfn: unknown) => string {
   const baseName = (pfn: number): string => {
     const f = c.frames.get(pfn);
     if (!f) return 'unknown';
-    const guest = gfnOf.get(pfn);
-    if (guest) return guest;
+    if ((f.kind === 'gmem' || f.kind === 'host') && f.gfn !== undefined) return `${f.kind}@0x${f.gfn.toString(16)}`;
     const sp = (f.kind === 'external_spt' ? f.externalOf : f.sp) as KvmMmuPage | null | undefined;
     if ((f.kind === 'spt' || f.kind === 'external_spt') && sp) {
       const where = `L${sp.role.level}@0x${sp.gfn.toString(16)}`;

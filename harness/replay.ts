@@ -35,7 +35,11 @@ export function replay(trace: Trace, step: StepModel, opts: ReplayOptions = {}):
   setPreemptible(trace.schedule !== undefined || opts.yieldLog !== undefined);
   try {
     const kvm = new Kvm({ nr_vcpus: trace.vm.vcpus, shared_bit: trace.vm.sharedBit, ad_enabled: trace.vm.adEnabled });
-    for (const s of trace.vm.memslots) kvm.memslots.push({ id: s.id, base_gfn: s.gpa / 4096, npages: s.npages, gmem: s.gmem, invalid: false });
+    for (const s of trace.vm.memslots) {
+      kvm.memslots.push({ id: s.id, base_gfn: s.gpa / 4096, npages: s.npages, gmem: s.gmem, invalid: false });
+      // the VMM makes its guest_memfd ranges private when it builds the TD
+      if (s.gmem) kvm.private_at_creation.push({ start: s.gpa / 4096, end: s.gpa / 4096 + s.npages });
+    }
     step.entry.hardware_setup(kvm);
 
     const threads: KThread[] = [];
@@ -98,7 +102,7 @@ export function replay(trace: Trace, step: StepModel, opts: ReplayOptions = {}):
 
     const final = finalState(kvm, end.end, destroyed);
     const events = c.events ?? [];
-    canonicalizePages(events, final, pageNamer(c, kvm));
+    canonicalizePages(events, final, pageNamer(c));
     return { step: step.manifest.step, trace: trace.name, events, final };
   } catch (e) {
     if (e instanceof HostCrash) throw new Error(`unexpected crash outside the scheduler: ${e.message}`);

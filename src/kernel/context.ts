@@ -61,6 +61,8 @@ export interface Frame {
   data: BigUint64Array | null;
   /** The kvm_mmu_page whose spt this is (the kernel's page->private). */
   sp: unknown;
+  /** For a 'gmem' or 'host' page: the gfn it backs (naming only). */
+  gfn?: number;
   /** For an 'external_spt' page: the kvm_mmu_page it was allocated for (naming only; the kernel keeps no such link). */
   externalOf?: unknown;
 }

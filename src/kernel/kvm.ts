@@ -1,12 +1,17 @@
 // struct kvm / struct kvm_vcpu / struct kvm_tdx: the state the series never reshapes.
 import { ctx, type Gen } from './context.ts';
 import { Mutex, RwLock } from './lock.ts';
-import { alloc_page } from './page_alloc.ts';
+import { alloc_page, frame_of } from './page_alloc.ts';
 import type { KvmMmuPage } from './mmu_page.ts';
 import type { StepKernel } from './step_kernel.ts';
 
 export const KVM_REQ_OUTSIDE_GUEST_MODE = 'KVM_REQ_OUTSIDE_GUEST_MODE';
 export const KVM_REQ_VM_DEAD = 'KVM_REQ_VM_DEAD';
+export const KVM_REQ_TLB_FLUSH = 'KVM_REQ_TLB_FLUSH';
+export const KVM_REQ_MMU_FREE_OBSOLETE_ROOTS = 'KVM_REQ_MMU_FREE_OBSOLETE_ROOTS';
+
+/** The "no range yet" value of mmu_invalidate_range_start/end (INVALID_GPA). */
+export const INVALID_GFN = -1;
 
 export const TD_STATE_INITIALIZED = 'TD_STATE_INITIALIZED';
 export const TD_STATE_RUNNABLE = 'TD_STATE_RUNNABLE';
@@ -62,18 +67,37 @@ export class Kvm {
   readonly gmem_pfns = new Map<number, number>();
   /** Host (shared) memory behind the shared GPA alias: gfn → pfn. */
   readonly host_pfns = new Map<number, number>();
-  /** Memory attributes: gfns of guest_memfd slots that are currently shared (default private). */
-  readonly shared_gfns = new Set<number>();
+  /**
+   * KVM_MEMORY_ATTRIBUTE_PRIVATE, VM-wide (kvm->mem_attr_array, not per memslot): the VMM
+   * sets it over its guest_memfd slots when it creates the VM (private_at_creation), and
+   * conversions override it per gfn.
+   */
+  readonly private_at_creation: Array<{ start: number; end: number }> = [];
+  readonly mem_attr_private = new Map<number, boolean>();
   readonly tdx: KvmTdx = { state: TD_STATE_INITIALIZED, hkid_assigned: true, wait_for_sept_zap: false, page_add_src: null };
   readonly arch: KvmArch;
   /** EPT A/D bits in use (kvm_ad_enabled). */
   readonly ad_enabled: boolean;
+  /** The TD attribute SEPT_VE_DISABLE: a guest access to a PENDING page exits to KVM instead of a #VE. */
+  readonly sept_ve_disable: boolean;
   /** The vendor hooks installed by the step's hardware setup. */
   x86_ops: unknown = null;
+  /**
+   * The MMU-notifier protocol faults check for staleness: the sequence count is bumped
+   * when an invalidation ends; while one is in progress, the union of its ranges.
+   */
+  mmu_invalidate_seq = 0;
+  mmu_invalidate_in_progress = 0;
+  mmu_invalidate_range_start = INVALID_GFN;
+  mmu_invalidate_range_end = INVALID_GFN;
+  /** MMU-notifier invalidations between range_start and range_end (memslot updates wait). */
+  mn_active_invalidate_count = 0;
+  /** kvm->srcu readers: the threads inside a read-side section (memslot deletion waits for them). */
+  readonly srcu_readers = new Set<object>();
   /** The step's tdp_mmu.c and tdx.c, which the shared paths call (src/kernel/step_kernel.ts). */
   step: StepKernel | null = null;
 
-  constructor(opts: { nr_vcpus: number; shared_bit: 47 | 51; ad_enabled: boolean }) {
+  constructor(opts: { nr_vcpus: number; shared_bit: 47 | 51; ad_enabled: boolean; sept_ve_disable?: boolean }) {
     this.arch = {
       tdp_mmu_roots: [],
       gfn_direct_bits: 2 ** (opts.shared_bit - 12),
@@ -83,6 +107,7 @@ export class Kvm {
       tdp_root_level: opts.shared_bit === 51 ? 5 : 4,
     };
     this.ad_enabled = opts.ad_enabled;
+    this.sept_ve_disable = opts.sept_ve_disable ?? false;
     for (let i = 0; i < opts.nr_vcpus; i++) {
       this.vcpus.push({ vcpu_id: i, requests: new Set(), root: null, mirror_root: null });
     }
@@ -107,10 +132,16 @@ export function kvm_make_all_cpus_request(kvm: Kvm, req: string): void {
   c.record({ kind: 'kick', request: req, vcpus: kicked });
 }
 
+/** kvm_check_request(): test and clear (a dead VM stays dead: vm_dead keeps every ioctl out). */
 export function kvm_check_request(req: string, vcpu: KvmVcpu): boolean {
   if (!vcpu.requests.has(req)) return false;
-  if (req !== KVM_REQ_VM_DEAD) vcpu.requests.delete(req); // VM_DEAD stays pending
+  vcpu.requests.delete(req);
   return true;
+}
+
+/** kvm_test_request(): test only. */
+export function kvm_test_request(req: string, vcpu: KvmVcpu): boolean {
+  return vcpu.requests.has(req);
 }
 
 export function kvm_vm_dead(kvm: Kvm): void {
@@ -145,11 +176,15 @@ export function gfn_to_memslot(kvm: Kvm, gfn: number): KvmMemorySlot | null {
   return null;
 }
 
-/** kvm_gmem_get_pfn(): guest_memfd's page for a private gfn, allocated on first use. */
+/**
+ * kvm_gmem_get_pfn(): guest_memfd's folio for a gfn, allocated (zeroed) on first use and
+ * again after a hole punch freed it.
+ */
 export function kvm_gmem_get_pfn(kvm: Kvm, gfn: number): number {
   let pfn = kvm.gmem_pfns.get(gfn);
   if (pfn === undefined) {
     pfn = alloc_page('gmem');
+    frame_of(pfn).gfn = gfn;
     kvm.gmem_pfns.set(gfn, pfn);
   }
   return pfn;
@@ -160,15 +195,22 @@ export function host_gfn_to_pfn(kvm: Kvm, gfn: number): number {
   let pfn = kvm.host_pfns.get(gfn);
   if (pfn === undefined) {
     pfn = alloc_page('host');
+    frame_of(pfn).gfn = gfn;
     kvm.host_pfns.set(gfn, pfn);
   }
   return pfn;
 }
 
-/** kvm_mem_is_private(): the gfn is in a guest_memfd slot and not converted to shared. */
+/** kvm_mem_is_private(): the gfn's PRIVATE attribute (VM-wide; memslots do not matter). */
 export function kvm_mem_is_private(kvm: Kvm, gfn: number): boolean {
-  const slot = gfn_to_memslot(kvm, gfn);
-  return slot !== null && slot.gmem && !kvm.shared_gfns.has(gfn);
+  const attr = kvm.mem_attr_private.get(gfn);
+  if (attr !== undefined) return attr;
+  return kvm.private_at_creation.some((r) => gfn >= r.start && gfn < r.end);
+}
+
+/** kvm_slot_has_gmem() */
+export function kvm_slot_has_gmem(slot: KvmMemorySlot | null): boolean {
+  return slot !== null && slot.gmem;
 }
 
 export function* cond_resched(): Gen {

@@ -2,16 +2,32 @@
 // tell who holds it in which mode. Taking and dropping a lock are yield points.
 import { BLOCKED, ctx, type Gen, type KThread } from './context.ts';
 
+/**
+ * rwlock_t as x86 builds it (qrwlock): a reader gets in at once only while no writer
+ * holds or waits for the lock; otherwise it queues in arrival order behind the waiting
+ * writer (process context: KVM never takes mmu_lock in interrupt context). The writer
+ * at the head of the queue marks itself waiting, which keeps new readers out, and takes
+ * the lock once the readers inside have drained.
+ */
 export class RwLock {
   readers = new Set<KThread>();
   writer: KThread | null = null;
+  /** _QW_WAITING: the writer at the head of the queue waits for readers to drain. */
+  writer_waiting = false;
+  /** wait_lock's queue, in arrival order. */
+  readonly queue: KThread[] = [];
   constructor(readonly name: string) {}
 }
 
 export function* read_lock(lock: RwLock): Gen {
   const me = ctx().current;
   yield 'lock';
-  while (lock.writer !== null) yield BLOCKED;
+  if (lock.writer !== null || lock.writer_waiting) {
+    // queued_read_lock_slowpath(): in line, then wait for the writer to leave
+    lock.queue.push(me);
+    while (lock.queue[0] !== me || lock.writer !== null) yield BLOCKED;
+    lock.queue.shift();
+  }
   lock.readers.add(me);
   me.readLocks.add(lock);
 }
@@ -26,7 +42,17 @@ export function* read_unlock(lock: RwLock): Gen {
 export function* write_lock(lock: RwLock): Gen {
   const me = ctx().current;
   yield 'lock';
-  while (lock.writer !== null || lock.readers.size > 0) yield BLOCKED;
+  if (lock.writer !== null || lock.readers.size > 0 || lock.writer_waiting || lock.queue.length > 0) {
+    // queued_write_lock_slowpath(): in line; at the head, keep new readers out and wait
+    lock.queue.push(me);
+    while (lock.queue[0] !== me) yield BLOCKED;
+    while (lock.writer !== null || lock.readers.size > 0) {
+      lock.writer_waiting = true;
+      yield BLOCKED;
+    }
+    lock.writer_waiting = false;
+    lock.queue.shift();
+  }
   lock.writer = me;
   me.writeLocks.add(lock);
 }

@@ -1,67 +1,168 @@
-// The parts of arch/x86/kvm/mmu/mmu.c (and the kvm_main.c callers) that lead into
-// the TDP MMU for a TDX VM: faults, populate, zaps, conversions, aging, teardown.
-import type { Gen } from './context.ts';
+// arch/x86/kvm/mmu/mmu.c around the TDP MMU of a TDX VM: root load and unload, the
+// page-fault path (PFN resolution, staleness, MMIO), pre-finalize mapping, and the
+// zaps that lead into the TDP MMU (range zap, attribute change, memslot, fast zap,
+// VM teardown). The step's tdp_mmu.c is reached through step_kernel.ts.
+import { ctx, type Gen } from './context.ts';
+import { WARN_ON_ONCE } from './diag.ts';
 import {
-  gfn_to_memslot, host_gfn_to_pfn, KVM_BUG_ON, kvm_check_request, kvm_gmem_get_pfn, kvm_mem_is_private,
-  KVM_REQ_VM_DEAD, type Kvm, type KvmMemorySlot, type KvmVcpu,
+  gfn_to_memslot, host_gfn_to_pfn, KVM_BUG_ON, kvm_gmem_get_pfn, kvm_make_all_cpus_request, kvm_mem_is_private,
+  KVM_REQ_MMU_FREE_OBSOLETE_ROOTS, KVM_REQ_VM_DEAD, kvm_slot_has_gmem, kvm_test_request, type Kvm, type KvmMemorySlot,
+  type KvmVcpu,
 } from './kvm.ts';
 import { lockdep_assert_held, mutex_lock, mutex_unlock, read_lock, read_unlock, write_lock, write_unlock } from './lock.ts';
 import {
-  EFAULT, EINTR, EIO, gpa_to_natural_gfn, KVM_DIRECT_ROOTS, KVM_FILTER_PRIVATE, KVM_FILTER_SHARED, kvm_is_addr_direct,
-  RET_PF_FIXED, RET_PF_INVALID, RET_PF_RETRY, type KvmGfnRange, type KvmPageFault,
+  EAGAIN, EFAULT, EIO, gpa_to_natural_gfn, KVM_DIRECT_ROOTS, KVM_FILTER_PRIVATE, KVM_FILTER_SHARED, kvm_is_addr_direct,
+  RET_PF_CONTINUE, RET_PF_EMULATE, RET_PF_FIXED, RET_PF_INVALID, RET_PF_RETRY, type KvmGfnRange, type KvmPageFault,
 } from './mmu_internal.ts';
 import { PG_LEVEL_4K } from './spte.ts';
-import { WARN_ON_ONCE } from './diag.ts';
 import { tdp_mmu } from './step_kernel.ts';
+import {
+  kvm_flush_remote_tlbs, kvm_flush_remote_tlbs_range, kvm_mmu_invalidate_end, kvm_mmu_invalidate_range_add,
+  kvm_mmu_invalidate_start, mmu_invalidate_retry_gfn, mmu_invalidate_retry_gfn_unsafe,
+} from './kvm_main.ts';
 
-/** mmu_alloc_direct_roots(): the mirror root first, then the shared (direct) root. */
+// ---------------------------------------------------------------- roots
+
+/** mmu_alloc_direct_roots(): the mirror root first (if there is none), then the shared (direct) root. */
 export function* kvm_mmu_load(kvm: Kvm, vcpu: KvmVcpu): Gen {
   if (!vcpu.mirror_root) yield* tdp_mmu(kvm).kvm_tdp_mmu_alloc_root(kvm, vcpu, true);
-  if (!vcpu.root) yield* tdp_mmu(kvm).kvm_tdp_mmu_alloc_root(kvm, vcpu, false);
+  yield* tdp_mmu(kvm).kvm_tdp_mmu_alloc_root(kvm, vcpu, false);
 }
 
-/** kvm_mmu_destroy() → kvm_mmu_unload(): drop the vCPU's references to its roots. */
-export function* kvm_mmu_destroy(kvm: Kvm, vcpu: KvmVcpu): Gen {
+/** kvm_mmu_reload(): a vCPU whose direct root was freed loads a new one before entering. */
+export function* kvm_mmu_reload(kvm: Kvm, vcpu: KvmVcpu): Gen {
+  if (vcpu.root) return;
+  yield* kvm_mmu_load(kvm, vcpu);
+}
+
+/** kvm_mmu_unload() → kvm_mmu_free_roots(): drop the vCPU's reference to its direct root. */
+export function* kvm_mmu_unload(kvm: Kvm, vcpu: KvmVcpu): Gen {
+  if (!vcpu.root) return;
   yield* read_lock(kvm.mmu_lock);
-  if (vcpu.mirror_root) tdp_mmu(kvm).kvm_tdp_mmu_put_root(kvm, vcpu.mirror_root);
-  if (vcpu.root) tdp_mmu(kvm).kvm_tdp_mmu_put_root(kvm, vcpu.root);
-  vcpu.mirror_root = null;
+  tdp_mmu(kvm).kvm_tdp_mmu_put_root(kvm, vcpu.root);
   vcpu.root = null;
   yield* read_unlock(kvm.mmu_lock);
 }
 
-/** Resolves the PFN: guest_memfd for private faults, the host page for shared ones. */
+/** KVM_REQ_MMU_FREE_OBSOLETE_ROOTS: free the direct root if it was invalidated (never the mirror). */
+export function* kvm_mmu_free_obsolete_roots(kvm: Kvm, vcpu: KvmVcpu): Gen {
+  if (vcpu.root && vcpu.root.role.invalid) yield* kvm_mmu_unload(kvm, vcpu);
+}
+
+/** kvm_mmu_destroy(): at vCPU destruction, after the direct root, the mirror root's reference goes. */
+export function* kvm_mmu_destroy(kvm: Kvm, vcpu: KvmVcpu): Gen {
+  if (!vcpu.mirror_root) return;
+  yield* read_lock(kvm.mmu_lock);
+  tdp_mmu(kvm).kvm_tdp_mmu_put_root(kvm, vcpu.mirror_root);
+  vcpu.mirror_root = null;
+  yield* read_unlock(kvm.mmu_lock);
+}
+
+// ---------------------------------------------------------------- page faults
+
+/**
+ * kvm_mmu_prepare_memory_fault_exit(): the fault goes to userspace as
+ * KVM_EXIT_MEMORY_FAULT (the GPA without the shared bit), so the VMM can convert.
+ */
+function kvm_mmu_prepare_memory_fault_exit(fault: KvmPageFault): void {
+  ctx().record({ kind: 'exit', reason: 'KVM_EXIT_MEMORY_FAULT', gpa: '0x' + (fault.gfn * 4096).toString(16), private: fault.is_private });
+}
+
+/** kvm_handle_noslot_fault(): a private access needs a slot; a shared one is MMIO. */
+function kvm_handle_noslot_fault(fault: KvmPageFault): number {
+  if (fault.is_private) {
+    kvm_mmu_prepare_memory_fault_exit(fault);
+    return -EFAULT;
+  }
+  // vcpu_cache_mmio_info(); the leaf becomes an MMIO SPTE (MMIO caching is on for TDX)
+  fault.slot = null;
+  fault.pfn = 0;
+  fault.map_writable = false;
+  return RET_PF_CONTINUE;
+}
+
+/**
+ * kvm_mmu_faultin_pfn(): snapshot the invalidation sequence, then send a fault whose
+ * private/shared view disagrees with the gfn's attribute to userspace, retry on a slot
+ * being deleted or a range being invalidated, and resolve the PFN (guest_memfd for
+ * private faults, the host page otherwise), checking for an invalidation once more.
+ */
 function kvm_mmu_faultin_pfn(kvm: Kvm, fault: KvmPageFault): number {
-  const slot = gfn_to_memslot(kvm, fault.gfn);
-  if (slot && slot.invalid) return RET_PF_RETRY;
-  // a private access to shared memory (or the reverse) exits to userspace
-  if (fault.is_private !== kvm_mem_is_private(kvm, fault.gfn)) return -EFAULT;
-  fault.slot = slot;
-  if (fault.is_private) fault.pfn = kvm_gmem_get_pfn(kvm, fault.gfn);
-  else if (slot) fault.pfn = host_gfn_to_pfn(kvm, fault.gfn);
-  return 0; // RET_PF_CONTINUE
+  fault.mmu_seq = kvm.mmu_invalidate_seq;
+
+  if (fault.is_private !== kvm_mem_is_private(kvm, fault.gfn)) {
+    kvm_mmu_prepare_memory_fault_exit(fault);
+    return -EFAULT;
+  }
+
+  const slot = fault.slot;
+  if (!slot) return kvm_handle_noslot_fault(fault);
+
+  // a slot being deleted: the deletion waits for this vCPU (SRCU), so let it go on
+  if (slot.invalid) return fault.prefetch ? -EAGAIN : RET_PF_RETRY;
+
+  if (mmu_invalidate_retry_gfn_unsafe(kvm, fault.mmu_seq, fault.gfn)) return RET_PF_RETRY;
+
+  // __kvm_mmu_faultin_pfn()
+  if (fault.is_private) {
+    if (!kvm_slot_has_gmem(slot)) {
+      kvm_mmu_prepare_memory_fault_exit(fault);
+      return -EFAULT;
+    }
+    fault.pfn = kvm_gmem_get_pfn(kvm, fault.gfn);
+  } else {
+    fault.pfn = host_gfn_to_pfn(kvm, fault.gfn);
+  }
+
+  if (mmu_invalidate_retry_gfn_unsafe(kvm, fault.mmu_seq, fault.gfn)) return RET_PF_RETRY;
+  return RET_PF_CONTINUE;
+}
+
+/**
+ * is_page_fault_stale(): under mmu_lock, the direct root was invalidated (the mirror root
+ * never is while vCPUs live), or an invalidation of the gfn began or ended since the
+ * snapshot: the PFN may be gone, so do not map it.
+ */
+function is_page_fault_stale(kvm: Kvm, vcpu: KvmVcpu, fault: KvmPageFault): boolean {
+  if (vcpu.root && vcpu.root.role.invalid) return true;
+  return fault.slot !== null && mmu_invalidate_retry_gfn(kvm, fault.mmu_seq, fault.gfn);
 }
 
 function* kvm_tdp_mmu_page_fault(kvm: Kvm, vcpu: KvmVcpu, fault: KvmPageFault): Gen<number> {
   let r = kvm_mmu_faultin_pfn(kvm, fault);
-  if (r !== 0) return r;
+  if (r !== RET_PF_CONTINUE) return r;
 
+  r = RET_PF_RETRY;
   yield* read_lock(kvm.mmu_lock);
-  r = yield* tdp_mmu(kvm).kvm_tdp_mmu_map(kvm, vcpu, fault);
+  if (!is_page_fault_stale(kvm, vcpu, fault)) r = yield* tdp_mmu(kvm).kvm_tdp_mmu_map(kvm, vcpu, fault);
   yield* read_unlock(kvm.mmu_lock);
   return r;
 }
 
 function new_fault(kvm: Kvm, gpa: number, prefetch: boolean): KvmPageFault {
+  const gfn = gpa_to_natural_gfn(kvm, gpa);
   return {
-    addr: gpa, gfn: gpa_to_natural_gfn(kvm, gpa), is_private: !kvm_is_addr_direct(kvm, gpa), write: true, prefetch,
-    goal_level: PG_LEVEL_4K, req_level: PG_LEVEL_4K, huge_page_disallowed: false, slot: null, pfn: 0, map_writable: true,
+    addr: gpa, gfn, is_private: !kvm_is_addr_direct(kvm, gpa), write: true, prefetch,
+    goal_level: PG_LEVEL_4K, req_level: PG_LEVEL_4K, huge_page_disallowed: false, slot: gfn_to_memslot(kvm, gfn), pfn: 0,
+    map_writable: true, mmu_seq: 0,
   };
 }
 
+/**
+ * kvm_mmu_page_fault() for an EPT violation (always a write: TDX reports private
+ * violations as writes, and the model's shared faults are writes). RET_PF_EMULATE (an
+ * MMIO SPTE was installed) goes to the emulator, which refuses to emulate for a TD and
+ * resumes the guest; the result is kept as RET_PF_EMULATE so a trace shows it.
+ */
 export function* kvm_mmu_page_fault(kvm: Kvm, vcpu: KvmVcpu, gpa: number): Gen<number> {
   if (WARN_ON_ONCE(vcpu.root === null, 'kvm_mmu_page_fault', '!VALID_PAGE(vcpu->arch.mmu->root.hpa)')) return RET_PF_RETRY;
-  const r = yield* kvm_tdp_mmu_page_fault(kvm, vcpu, new_fault(kvm, gpa, false));
+  const fault = new_fault(kvm, gpa, false);
+  let r = yield* kvm_tdp_mmu_page_fault(kvm, vcpu, fault);
+  // kvm_mmu_do_page_fault(): a private fault cannot be emulated
+  if (r === RET_PF_EMULATE && fault.is_private) {
+    kvm_mmu_prepare_memory_fault_exit(fault);
+    r = -EFAULT;
+  }
   if (KVM_BUG_ON(r === RET_PF_INVALID, kvm, 'kvm_mmu_page_fault', 'r == RET_PF_INVALID')) return -EIO;
   return r;
 }
@@ -69,7 +170,6 @@ export function* kvm_mmu_page_fault(kvm: Kvm, vcpu: KvmVcpu, gpa: number): Gen<n
 /** Maps a pre-determined guest_memfd PFN before finalize (PAGE.ADD via the mirror root). */
 export function* kvm_tdp_mmu_map_private_pfn(kvm: Kvm, vcpu: KvmVcpu, gfn: number, pfn: number): Gen<number> {
   const fault = new_fault(kvm, gfn * 4096, true);
-  fault.slot = gfn_to_memslot(kvm, gfn);
   fault.pfn = pfn;
   let r: number;
 
@@ -77,7 +177,7 @@ export function* kvm_tdp_mmu_map_private_pfn(kvm: Kvm, vcpu: KvmVcpu, gfn: numbe
   lockdep_assert_held(kvm.gmem_invalidate_lock, 'kvm_tdp_mmu_map_private_pfn');
 
   do {
-    if (kvm_check_request(KVM_REQ_VM_DEAD, vcpu)) return -EIO;
+    if (kvm_test_request(KVM_REQ_VM_DEAD, vcpu)) return -EIO;
     yield 'cond_resched';
     yield* read_lock(kvm.mmu_lock);
     r = yield* tdp_mmu(kvm).kvm_tdp_mmu_map(kvm, vcpu, fault);
@@ -88,74 +188,76 @@ export function* kvm_tdp_mmu_map_private_pfn(kvm: Kvm, vcpu: KvmVcpu, gfn: numbe
   return 0;
 }
 
+// ---------------------------------------------------------------- zaps
+
+/** kvm_zap_gfn_range(): one write-locked invalidation of [start, end) on every valid root. */
 export function* kvm_zap_gfn_range(kvm: Kvm, gfn_start: number, gfn_end: number): Gen {
   if (WARN_ON_ONCE(gfn_end <= gfn_start, 'kvm_zap_gfn_range', 'gfn_end <= gfn_start')) return;
   yield* write_lock(kvm.mmu_lock);
-  yield* tdp_mmu(kvm).kvm_tdp_mmu_zap_leafs(kvm, gfn_start, gfn_end, false);
+  kvm_mmu_invalidate_start(kvm);
+  kvm_mmu_invalidate_range_add(kvm, gfn_start, gfn_end);
+  const flush = yield* tdp_mmu(kvm).kvm_tdp_mmu_zap_leafs(kvm, gfn_start, gfn_end, false);
+  if (flush) kvm_flush_remote_tlbs_range(kvm, gfn_start, gfn_end - gfn_start);
+  kvm_mmu_invalidate_end(kvm);
   yield* write_unlock(kvm.mmu_lock);
 }
 
+/** kvm_unmap_gfn_range(): only inside an invalidation, or with memslots held still. */
 export function* kvm_unmap_gfn_range(kvm: Kvm, range: KvmGfnRange): Gen<boolean> {
+  if (kvm.mmu_invalidate_in_progress === 0 && kvm.slots_lock.owner !== ctx().current) {
+    ctx().record({ kind: 'lockdep', site: 'kvm_unmap_gfn_range', cond: 'kvm->mmu_invalidate_in_progress || lockdep_is_held(&kvm->slots_lock)' });
+  }
   return yield* tdp_mmu(kvm).kvm_tdp_mmu_unmap_gfn_range(kvm, range, false);
 }
 
-function gfn_range(slot: KvmMemorySlot | null, start: number, end: number, filter: number): KvmGfnRange {
-  return { slot, start, end, may_block: true, attr_filter: filter };
+/** kvm_arch_pre_set_memory_attributes(): zap the side the range leaves. */
+export function* kvm_arch_pre_set_memory_attributes(kvm: Kvm, range: KvmGfnRange, to_private: boolean): Gen<boolean> {
+  range.attr_filter = to_private ? KVM_FILTER_SHARED : KVM_FILTER_PRIVATE;
+  return yield* kvm_unmap_gfn_range(kvm, range);
 }
 
-/** guest_memfd invalidation (punch hole, release): zap the private side under the write lock. */
-export function* kvm_gmem_invalidate_begin(kvm: Kvm, start: number, end: number): Gen {
+/** kvm_age_gfn(): MMU-notifier aging, lockless, shared side only. */
+export function* kvm_age_gfn(kvm: Kvm, range: KvmGfnRange): Gen<boolean> {
+  return yield* tdp_mmu(kvm).kvm_tdp_mmu_age_gfn_range(kvm, range);
+}
+
+/**
+ * kvm_arch_flush_shadow_memslot(): a TD's slot is never zapped with everything else
+ * (the zap-all quirk is for default VMs only): both sides of the slot, then a flush.
+ */
+export function* kvm_arch_flush_shadow_memslot(kvm: Kvm, slot: KvmMemorySlot): Gen {
   yield* write_lock(kvm.mmu_lock);
-  yield* kvm_unmap_gfn_range(kvm, gfn_range(gfn_to_memslot(kvm, start), start, end, KVM_FILTER_PRIVATE));
+  const flush = yield* kvm_unmap_gfn_range(kvm, {
+    slot, start: slot.base_gfn, end: slot.base_gfn + slot.npages, may_block: true, attr_filter: KVM_FILTER_PRIVATE | KVM_FILTER_SHARED,
+  });
+  if (flush) kvm_flush_remote_tlbs(kvm);
   yield* write_unlock(kvm.mmu_lock);
 }
 
-/** KVM_SET_MEMORY_ATTRIBUTES: unmap the side the range is leaving, then flip the attribute. */
-export function* kvm_vm_set_mem_attributes(kvm: Kvm, start: number, end: number, to_private: boolean): Gen {
-  yield* write_lock(kvm.mmu_lock);
-  yield* kvm_unmap_gfn_range(kvm, gfn_range(gfn_to_memslot(kvm, start), start, end, to_private ? KVM_FILTER_SHARED : KVM_FILTER_PRIVATE));
-  for (let gfn = start; gfn < end; gfn++) {
-    if (to_private) kvm.shared_gfns.delete(gfn);
-    else kvm.shared_gfns.add(gfn);
-  }
-  yield* write_unlock(kvm.mmu_lock);
-}
-
-/** MMU-notifier invalidation of host memory: only the shared side is affected. */
-export function* kvm_mmu_notifier_invalidate_range_start(kvm: Kvm, start: number, end: number): Gen {
-  yield* write_lock(kvm.mmu_lock);
-  yield* kvm_unmap_gfn_range(kvm, gfn_range(gfn_to_memslot(kvm, start), start, end, KVM_FILTER_SHARED));
-  yield* write_unlock(kvm.mmu_lock);
-}
-
-/** MMU-notifier aging: lockless, shared side only. */
-export function* kvm_age_gfn(kvm: Kvm, start: number, end: number): Gen<boolean> {
-  return yield* tdp_mmu(kvm).kvm_tdp_mmu_age_gfn_range(kvm, gfn_range(gfn_to_memslot(kvm, start), start, end, KVM_FILTER_SHARED));
-}
-
-/** Memslot deletion: both sides of the slot, under the write lock. */
-export function* kvm_mmu_zap_memslot(kvm: Kvm, slot: KvmMemorySlot): Gen {
-  slot.invalid = true;
-  yield* write_lock(kvm.mmu_lock);
-  yield* kvm_unmap_gfn_range(kvm, gfn_range(slot, slot.base_gfn, slot.base_gfn + slot.npages, KVM_FILTER_PRIVATE | KVM_FILTER_SHARED));
-  yield* write_unlock(kvm.mmu_lock);
-  const i = kvm.memslots.indexOf(slot);
-  if (i >= 0) kvm.memslots.splice(i, 1);
-}
-
-/** Fast zap: external page tables cannot be zapped this way, so only direct roots. */
+/**
+ * kvm_mmu_zap_all_fast() (the nx_huge_pages toggle, an MMIO generation wrap): external
+ * page tables cannot be zapped this way, so only direct roots are invalidated; vCPUs
+ * are told to drop them, and they are zapped under the read lock.
+ */
 export function* kvm_mmu_zap_all_fast(kvm: Kvm): Gen {
   yield* mutex_lock(kvm.slots_lock);
   lockdep_assert_held(kvm.slots_lock, 'kvm_mmu_zap_all_fast');
   yield* write_lock(kvm.mmu_lock);
   tdp_mmu(kvm).kvm_tdp_mmu_invalidate_roots(kvm, KVM_DIRECT_ROOTS);
+  kvm_make_all_cpus_request(kvm, KVM_REQ_MMU_FREE_OBSOLETE_ROOTS);
   yield* write_unlock(kvm.mmu_lock);
   yield* tdp_mmu(kvm).kvm_tdp_mmu_zap_invalidated_roots(kvm, true);
   yield* mutex_unlock(kvm.slots_lock);
 }
 
-/** kvm_arch_destroy_vm(): vCPUs drop their roots, then the TDP MMU tears everything down. */
-export function* kvm_arch_destroy_vm(kvm: Kvm): Gen {
-  for (const vcpu of kvm.vcpus) yield* kvm_mmu_destroy(kvm, vcpu);
+/** kvm_mmu_zap_all() (the MMU-notifier release): every direct root, valid or not; never the mirror. */
+export function* kvm_mmu_zap_all(kvm: Kvm): Gen {
+  yield* write_lock(kvm.mmu_lock);
+  yield* tdp_mmu(kvm).kvm_tdp_mmu_zap_all(kvm);
+  yield* write_unlock(kvm.mmu_lock);
+}
+
+/** kvm_mmu_uninit_vm(): the TDP MMU tears every remaining root down. */
+export function* kvm_mmu_uninit_vm(kvm: Kvm): Gen {
   yield* tdp_mmu(kvm).kvm_mmu_uninit_tdp_mmu(kvm);
 }

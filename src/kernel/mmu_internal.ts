@@ -64,6 +64,8 @@ export interface KvmPageFault {
   slot: KvmMemorySlot | null;
   pfn: number;
   map_writable: boolean;
+  /** mmu_invalidate_seq when the PFN was resolved (kvm_mmu_faultin_pfn). */
+  mmu_seq: number;
 }
 
 export function kvm_gfn_direct_bits(kvm: Kvm): number {

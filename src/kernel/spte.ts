@@ -31,8 +31,14 @@ export const VMX_EPT_SUPPRESS_VE_BIT = 1n << 63n;
 export const SHADOW_NONPRESENT_VALUE = 1n << 63n;
 export const FROZEN_SPTE = SHADOW_NONPRESENT_VALUE | 0x5a0n;
 const SPTE_BASE_ADDR_MASK = ((1n << 52n) - 1n) & ~0xfffn;
-/** An MMIO SPTE in this model: not present, RWX-less, marked with a fixed generation pattern. */
-const SPTE_MMIO_MARK = 0x6n; // W+X without R: an EPT misconfiguration, how KVM marks MMIO with EPT
+/**
+ * MMIO SPTEs: a VM's shadow_mmio_value under the mask RWX | suppress-#VE. A TD's value is
+ * 0 (tdx_vm_init): no RWX and no suppress-#VE, so the guest takes a #VE and asks for
+ * MMIO by TDVMCALL; VMX's W+X "misconfig" value is what is_ept_ve_possible() exempts.
+ */
+const SHADOW_MMIO_MASK = VMX_EPT_RWX_MASK | VMX_EPT_SUPPRESS_VE_BIT;
+const TD_SHADOW_MMIO_VALUE = 0n;
+const VMX_EPT_MISCONFIG_WX_VALUE = 0x6n;
 const shadow_present_mask = SPTE_MMU_PRESENT_MASK | VMX_EPT_SUPPRESS_VE_BIT;
 
 export function is_frozen_spte(spte: bigint): boolean {
@@ -59,8 +65,9 @@ export function spte_ad_enabled(spte: bigint): boolean {
   return (spte & SPTE_TDP_AD_MASK) !== SPTE_TDP_AD_DISABLED;
 }
 
+/** The Accessed bit, with or without A/D bits (KVM keeps it by hand when they are off). */
 export function is_accessed_spte(spte: bigint): boolean {
-  return spte_ad_enabled(spte) ? (spte & shadow_accessed_mask) !== 0n : !is_access_track_spte(spte);
+  return (spte & shadow_accessed_mask) !== 0n;
 }
 
 export function is_access_track_spte(spte: bigint): boolean {
@@ -71,23 +78,26 @@ export function is_writable_pte(spte: bigint): boolean {
   return (spte & VMX_EPT_WRITABLE_MASK) !== 0n;
 }
 
+/** is_mmio_spte() for a TD (MMIO caching is required for TDX). */
 export function is_mmio_spte(spte: bigint): boolean {
-  return (spte & (SPTE_MMU_PRESENT_MASK | VMX_EPT_RWX_MASK)) === SPTE_MMIO_MARK;
+  return (spte & SHADOW_MMIO_MASK) === TD_SHADOW_MMIO_VALUE;
 }
 
-/** A #VE could reach the guest: a non-present SPTE without the suppress-#VE bit. */
+/** A #VE could reach the guest: no suppress-#VE bit, and not VMX's misconfig MMIO value. */
 export function is_ept_ve_possible(spte: bigint): boolean {
-  return (spte & VMX_EPT_SUPPRESS_VE_BIT) === 0n && !is_mmio_spte(spte);
+  return (spte & VMX_EPT_SUPPRESS_VE_BIT) === 0n && (spte & VMX_EPT_RWX_MASK) !== VMX_EPT_MISCONFIG_WX_VALUE;
 }
 
-/** Volatile bits may change outside mmu_lock (A/D assists, access tracking). */
+/**
+ * Volatile bits may change outside mmu_lock, so a present leaf must be written atomically:
+ * fast page fault may make an MMU-writable SPTE writable; without A/D bits it may restore
+ * an access-tracked SPTE (any A/D-disabled SPTE counts); the CPU may set Dirty on a
+ * writable one. Accessed is deliberately not a reason (losing it only ages a page early).
+ */
 export function spte_needs_atomic_update(spte: bigint): boolean {
-  // fast page fault may make an MMU-writable SPTE writable, or restore an access-tracked one
   if (!is_writable_pte(spte) && (spte & EPT_SPTE_MMU_WRITABLE) !== 0n) return true;
-  if (is_access_track_spte(spte)) return true;
-  // the CPU may set A/D bits when A/D tracking is on
-  return spte_ad_enabled(spte) &&
-    ((spte & shadow_accessed_mask) === 0n || (is_writable_pte(spte) && (spte & shadow_dirty_mask) === 0n));
+  if (!spte_ad_enabled(spte)) return true;
+  return is_writable_pte(spte) && (spte & shadow_dirty_mask) === 0n;
 }
 
 export function make_nonleaf_spte(child_spt_pfn: number, ad_disabled: boolean): bigint {
@@ -96,24 +106,31 @@ export function make_nonleaf_spte(child_spt_pfn: number, ad_disabled: boolean): 
   return spte;
 }
 
-/** A present leaf with full RWX, write-back memory type, host- and MMU-writable. */
-export function make_spte(pfn: number, level: number, ad_enabled: boolean): bigint {
+/**
+ * A present leaf with full RWX, write-back memory type, host- and MMU-writable, Dirty.
+ * Accessed only when the access really happened: a prefetched leaf (populate) starts
+ * old, and without A/D bits it starts access-tracked.
+ */
+export function make_spte(pfn: number, level: number, ad_enabled: boolean, prefetch = false): bigint {
   let spte = shadow_present_mask | VMX_EPT_RWX_MASK | VMX_EPT_MT_WB | (BigInt(pfn) << 12n);
+  if (!ad_enabled) spte |= SPTE_TDP_AD_DISABLED;
+  if (!prefetch) spte |= shadow_accessed_mask;
   if (level > PG_LEVEL_4K) spte |= PT_PAGE_SIZE_MASK;
-  spte |= EPT_SPTE_HOST_WRITABLE | EPT_SPTE_MMU_WRITABLE;
-  spte |= ad_enabled ? shadow_accessed_mask | shadow_dirty_mask : SPTE_TDP_AD_DISABLED;
+  spte |= EPT_SPTE_HOST_WRITABLE | EPT_SPTE_MMU_WRITABLE | shadow_dirty_mask;
+  if (prefetch) spte = mark_spte_for_access_track(spte);
   return spte;
 }
 
+/** make_mmio_spte() for a TD: the GPA (generation 0) and the VM's MMIO value, 0. */
 export function make_mmio_spte(gfn: number): bigint {
-  return SHADOW_NONPRESENT_VALUE | SPTE_MMIO_MARK | ((BigInt(gfn) << 12n) & SPTE_BASE_ADDR_MASK);
+  return TD_SHADOW_MMIO_VALUE | ((BigInt(gfn) << 12n) & SPTE_BASE_ADDR_MASK);
 }
 
 export function mark_spte_for_access_track(spte: bigint): bigint {
   if (spte_ad_enabled(spte)) return spte & ~shadow_accessed_mask;
   if (is_access_track_spte(spte)) return spte;
   const saved = spte & SHADOW_ACC_TRACK_SAVED_BITS_MASK;
-  let out = spte & ~(VMX_EPT_RWX_MASK | (SHADOW_ACC_TRACK_SAVED_BITS_MASK << SHADOW_ACC_TRACK_SAVED_BITS_SHIFT));
+  let out = spte & ~(VMX_EPT_RWX_MASK | shadow_accessed_mask | (SHADOW_ACC_TRACK_SAVED_BITS_MASK << SHADOW_ACC_TRACK_SAVED_BITS_SHIFT));
   out |= saved << SHADOW_ACC_TRACK_SAVED_BITS_SHIFT;
   return out;
 }

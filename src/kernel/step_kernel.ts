@@ -31,11 +31,12 @@ export interface TdpMmuApi {
 /** The tdx.c functions a step exports: hook installation and the TDX ioctl/exit paths. */
 export interface TdxApi {
   tdx_hardware_setup(kvm: Kvm): void;
-  tdx_mmu_release_hkid(kvm: Kvm): Gen;
+  tdx_vm_ioctl(kvm: Kvm, cmd: 'KVM_TDX_FINALIZE_VM'): Gen<number>;
+  tdx_vcpu_unlocked_ioctl(kvm: Kvm, vcpu: KvmVcpu, cmd: 'KVM_TDX_INIT_MEM_REGION', gpa: number): Gen<number>;
+  tdx_vcpu_pre_run(kvm: Kvm, vcpu: KvmVcpu): number;
   tdx_vcpu_run(kvm: Kvm, vcpu: KvmVcpu): Gen<string>;
-  tdx_handle_ept_violation(kvm: Kvm, vcpu: KvmVcpu, gpa: number): Gen<number>;
-  tdx_gmem_post_populate(kvm: Kvm, vcpu: KvmVcpu, gfn: number, pfn: number, src_page: number): Gen<number>;
-  tdx_td_finalize(kvm: Kvm): Gen<number>;
+  tdx_handle_ept_violation(kvm: Kvm, vcpu: KvmVcpu, gpa: number, pending_ept_violation: boolean): Gen<number>;
+  tdx_mmu_release_hkid(kvm: Kvm): Gen;
 }
 
 export interface StepKernel {

@@ -1,22 +1,25 @@
 // Harness glue (not kernel code): maps trace operations onto the kernel's entry points,
-// with the step's tdp_mmu.c and tdx.c linked in (step_kernel.ts).
+// with the step's tdp_mmu.c and tdx.c linked in (step_kernel.ts). Operations that are
+// ioctls go through kvm_ioctl() (a dead VM answers -EIO); the others (MMU notifier,
+// guest_memfd's fallocate, the VM's last close) are not ioctls and always run.
 import type { Gen } from './context.ts';
 import { ctx } from './context.ts';
-import { gfn_to_memslot, kvm_gmem_get_pfn, host_gfn_to_pfn, type Kvm, type KvmVcpu } from './kvm.ts';
-import { mutex_lock, mutex_unlock } from './lock.ts';
-import { errno_name, gpa_to_natural_gfn, ret_pf_name, RET_PF_RETRY } from './mmu_internal.ts';
-import { alloc_page } from './page_alloc.ts';
+import { kvm_gmem_get_pfn, host_gfn_to_pfn, type Kvm, type KvmVcpu } from './kvm.ts';
+import { errno_name, gpa_to_natural_gfn, kvm_is_addr_direct, ret_pf_name, RET_PF_RETRY } from './mmu_internal.ts';
 import { FROZEN_SPTE, make_spte, SHADOW_NONPRESENT_VALUE } from './spte.ts';
 import type { StepEntry, TraceOp } from '../trace_types.ts';
 import type { TdpIter } from './tdp_iter.ts';
+import { kvm_mmu_load, kvm_mmu_zap_all_fast, kvm_zap_gfn_range } from './mmu.ts';
 import {
-  kvm_age_gfn, kvm_arch_destroy_vm, kvm_gmem_invalidate_begin, kvm_mmu_destroy, kvm_mmu_load, kvm_mmu_notifier_invalidate_range_start,
-  kvm_mmu_zap_all_fast, kvm_mmu_zap_memslot, kvm_vm_set_mem_attributes, kvm_zap_gfn_range,
-} from './mmu.ts';
+  kvm_delete_memslot_ioctl, kvm_ioctl, kvm_mmu_notifier_clear_young, kvm_mmu_notifier_invalidate_range_end,
+  kvm_mmu_notifier_invalidate_range_start, kvm_vm_set_mem_attributes, srcu_read_lock, srcu_read_unlock,
+} from './kvm_main.ts';
+import { kvm_gmem_punch_hole } from './guest_memfd.ts';
+import { kvm_destroy_vm, vcpu_enter_guest_prepare } from './x86.ts';
 import { tdp_mmu, tdx, type StepKernel } from './step_kernel.ts';
 
-/** How many times a shared fault is re-taken by the guest before we call it a livelock. */
-const SHARED_FAULT_RETRIES = 1000;
+/** How many times a faulting guest is re-entered (and faults again) before we call it a livelock. */
+const GUEST_REENTRIES = 1000;
 
 function vcpu_of(kvm: Kvm, id: number): KvmVcpu {
   const v = kvm.vcpus[id];
@@ -24,75 +27,90 @@ function vcpu_of(kvm: Kvm, id: number): KvmVcpu {
   return v;
 }
 
-/** vcpu_enter_guest()'s kvm_mmu_reload(): replace a root that was invalidated. */
-function* kvm_mmu_reload(kvm: Kvm, vcpu: KvmVcpu): Gen {
-  if ((vcpu.root && vcpu.root.role.invalid) || (vcpu.mirror_root && vcpu.mirror_root.role.invalid)) {
-    yield* kvm_mmu_destroy(kvm, vcpu);
-    yield* kvm_mmu_load(kvm, vcpu);
+/**
+ * The EPT violation the hardware reports: with SEPT_VE_DISABLE, a private access to a
+ * page whose S-EPT entry is PENDING (never accepted) exits as a PENDING violation
+ * instead of a #VE in the guest.
+ */
+function pending_ept_violation(kvm: Kvm, gpa: number): boolean {
+  if (!kvm.sept_ve_disable || kvm_is_addr_direct(kvm, gpa)) return false;
+  const e = ctx().hw.septEntry(gpa, 1);
+  return e !== null && (e.state === 'PENDING' || e.state === 'PENDING_BLOCKED');
+}
+
+/**
+ * KVM_RUN until the guest's EPT violation on `gpa` is handled: the pre-run check, then
+ * per entry the requests and root reload, the exit, and the guest re-entered (faulting
+ * again) while KVM says retry. SRCU is held from entry preparation to the exit's end,
+ * not while the guest runs, so a memslot deletion can get past a retrying vCPU.
+ */
+function* kvm_vcpu_run_ept_violation(kvm: Kvm, vcpu: KvmVcpu, gpa: number): Gen<number> {
+  let r = tdx(kvm).tdx_vcpu_pre_run(kvm, vcpu);
+  if (r <= 0) return r;
+  r = RET_PF_RETRY;
+  for (let i = 0; i < GUEST_REENTRIES && r === RET_PF_RETRY; i++) {
+    if (i > 0) yield 'resched'; // the guest runs and faults again
+    const idx = srcu_read_lock(kvm);
+    r = yield* vcpu_enter_guest_prepare(kvm, vcpu);
+    if (r > 0) r = yield* tdx(kvm).tdx_handle_ept_violation(kvm, vcpu, gpa, pending_ept_violation(kvm, gpa));
+    srcu_read_unlock(kvm, idx);
   }
+  return r;
 }
 
 function* run(kvm: Kvm, op: TraceOp): Gen<string> {
   switch (op.op) {
     case 'fault': {
       const vcpu = vcpu_of(kvm, op.vcpu);
-      let r = RET_PF_RETRY;
-      for (let i = 0; i < SHARED_FAULT_RETRIES && r === RET_PF_RETRY && !kvm.vm_dead; i++) {
-        yield* kvm_mmu_reload(kvm, vcpu);
-        r = yield* tdx(kvm).tdx_handle_ept_violation(kvm, vcpu, op.gpa);
-      }
-      return ret_pf_name(r);
+      return ret_pf_name(yield* kvm_ioctl(kvm, () => kvm_vcpu_run_ept_violation(kvm, vcpu, op.gpa)));
     }
     case 'populate': {
-      const gfn = gpa_to_natural_gfn(kvm, op.gpa);
-      yield* mutex_lock(kvm.slots_lock);
-      yield* mutex_lock(kvm.gmem_invalidate_lock);
-      const src = alloc_page('src');
-      const r = yield* tdx(kvm).tdx_gmem_post_populate(kvm, vcpu_of(kvm, 0), gfn, kvm_gmem_get_pfn(kvm, gfn), src);
-      yield* mutex_unlock(kvm.gmem_invalidate_lock);
-      yield* mutex_unlock(kvm.slots_lock);
-      return errno_name(r);
+      const vcpu = vcpu_of(kvm, 0);
+      return errno_name(yield* kvm_ioctl(kvm, () => tdx(kvm).tdx_vcpu_unlocked_ioctl(kvm, vcpu, 'KVM_TDX_INIT_MEM_REGION', op.gpa)));
     }
     case 'finalize':
-      return errno_name(yield* tdx(kvm).tdx_td_finalize(kvm));
+      return errno_name(yield* kvm_ioctl(kvm, () => tdx(kvm).tdx_vm_ioctl(kvm, 'KVM_TDX_FINALIZE_VM')));
     case 'gmem_invalidate': {
       const gfn = gpa_to_natural_gfn(kvm, op.gpa);
-      yield* kvm_gmem_invalidate_begin(kvm, gfn, gfn + op.npages);
-      return '0';
+      return errno_name(yield* kvm_gmem_punch_hole(kvm, gfn, gfn + op.npages));
     }
     case 'convert_to_shared':
     case 'convert_to_private': {
       const gfn = gpa_to_natural_gfn(kvm, op.gpa);
-      yield* kvm_vm_set_mem_attributes(kvm, gfn, gfn + op.npages, op.op === 'convert_to_private');
-      return '0';
+      return errno_name(yield* kvm_ioctl(kvm, () => kvm_vm_set_mem_attributes(kvm, gfn, gfn + op.npages, op.op === 'convert_to_private')));
     }
     case 'zap_gfn_range': {
       const gfn = gpa_to_natural_gfn(kvm, op.gpa);
       yield* kvm_zap_gfn_range(kvm, gfn, gfn + op.npages);
       return '0';
     }
-    case 'memslot_delete': {
-      const slot = kvm.memslots.find((s) => s.id === op.slot);
-      if (!slot) return '-EINVAL';
-      yield* kvm_mmu_zap_memslot(kvm, slot);
-      return '0';
-    }
+    case 'memslot_delete':
+      return errno_name(yield* kvm_ioctl(kvm, () => kvm_delete_memslot_ioctl(kvm, op.slot)));
     case 'mmu_notifier_unmap': {
       const gfn = gpa_to_natural_gfn(kvm, op.gpa);
       yield* kvm_mmu_notifier_invalidate_range_start(kvm, gfn, gfn + op.npages);
+      yield* kvm_mmu_notifier_invalidate_range_end(kvm, gfn, gfn + op.npages);
       return '0';
     }
     case 'age': {
       const gfn = gpa_to_natural_gfn(kvm, op.gpa);
-      return (yield* kvm_age_gfn(kvm, gfn, gfn + op.npages)) ? 'young' : 'old';
+      return (yield* kvm_mmu_notifier_clear_young(kvm, gfn, gfn + op.npages)) ? 'young' : 'old';
     }
     case 'fast_zap':
       yield* kvm_mmu_zap_all_fast(kvm);
       return '0';
     case 'vcpu_enter': {
       const vcpu = vcpu_of(kvm, op.vcpu);
-      yield* kvm_mmu_reload(kvm, vcpu);
-      return yield* tdx(kvm).tdx_vcpu_run(kvm, vcpu);
+      let entered = '0';
+      const r = yield* kvm_ioctl(kvm, function* () {
+        const pre = tdx(kvm).tdx_vcpu_pre_run(kvm, vcpu);
+        if (pre <= 0) return pre;
+        const p = yield* vcpu_enter_guest_prepare(kvm, vcpu);
+        if (p <= 0) return p;
+        entered = yield* tdx(kvm).tdx_vcpu_run(kvm, vcpu);
+        return 0;
+      });
+      return r < 0 ? errno_name(r) : entered;
     }
     case 'vcpu_exit':
       ctx().hw.vcpuExit(op.vcpu);
@@ -107,7 +125,7 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
       yield* tdx(kvm).tdx_mmu_release_hkid(kvm);
       return '0';
     case 'destroy':
-      yield* kvm_arch_destroy_vm(kvm);
+      yield* kvm_destroy_vm(kvm);
       return '0';
     case 'probe_set_spte': {
       const root = op.root === 'mirror' ? vcpu_of(kvm, 0).mirror_root : vcpu_of(kvm, 0).root;

@@ -66,12 +66,14 @@ describe('corpus on step 0 (series base)', () => {
     expect(o.final.vm.bugged).toBe(false);
   });
 
-  it('zap-private-range: BLOCK, TRACK, kick, REMOVE, WBINVD for each page', () => {
+  it('zap-private-range: BLOCK, TRACK, kick, REMOVE, WBINVD for each page, then one remote TLB flush', () => {
     const o = run('zap-private-range');
     const zap = o.events.filter((e) => e.thread === 'host' && (e.kind === 'seamcall' || e.kind === 'kick'));
-    expect(zap.map((e) => (e.kind === 'kick' ? 'kick' : e.name))).toEqual([
-      'TDH.MEM.RANGE.BLOCK', 'TDH.MEM.TRACK', 'kick', 'TDH.MEM.PAGE.REMOVE', 'TDH.PHYMEM.PAGE.WBINVD',
-      'TDH.MEM.RANGE.BLOCK', 'TDH.MEM.TRACK', 'kick', 'TDH.MEM.PAGE.REMOVE', 'TDH.PHYMEM.PAGE.WBINVD',
+    expect(zap.map((e) => (e.kind === 'kick' ? `kick ${e.request}` : e.name))).toEqual([
+      'TDH.MEM.RANGE.BLOCK', 'TDH.MEM.TRACK', 'kick KVM_REQ_OUTSIDE_GUEST_MODE', 'TDH.MEM.PAGE.REMOVE', 'TDH.PHYMEM.PAGE.WBINVD',
+      'TDH.MEM.RANGE.BLOCK', 'TDH.MEM.TRACK', 'kick KVM_REQ_OUTSIDE_GUEST_MODE', 'TDH.MEM.PAGE.REMOVE', 'TDH.PHYMEM.PAGE.WBINVD',
+      // kvm_zap_gfn_range(): a present leaf of a valid root went, so kvm_flush_remote_tlbs()
+      'kick KVM_REQ_TLB_FLUSH',
     ]);
     expect(seamcalls(o).slice(-8)).toEqual([...ZAP('0x1000'), ...ZAP('0x2000')]);
     expect(o.final.sept).toEqual([]);
@@ -113,7 +115,7 @@ describe('corpus on step 0 (series base)', () => {
     expect([...freedExternal].sort()).toEqual([...added].sort());
     // on the base, the RCU callbacks run only after the last RECLAIM
     const lastReclaim = o.events.findLastIndex((e) => e.name === 'TDH.PHYMEM.PAGE.RECLAIM');
-    const firstFree = o.events.findIndex((e) => e.kind === 'free');
+    const firstFree = o.events.findIndex((e) => e.kind === 'free' && e.what === 'external_spt');
     expect(firstFree).toBeGreaterThan(lastReclaim);
     expect(o.final.pages.leaked).toEqual([]);
     expect(o.final.septPages).toEqual([]);
@@ -211,6 +213,7 @@ describe('zap error path on step 0', () => {
     expect(kinds(o, 'bug').map((b) => `${b.site}:${b.silent}`)).toEqual(['tdx_track:false', 'tdx_sept_remove_private_spte:true']);
     expect(o.events.find((e) => e.name === 'TDH.MEM.PAGE.REMOVE')!.status).toBe('TDX_TLB_TRACKING_NOT_DONE');
     expect(o.final.sept.map((s) => s.state)).toEqual(['PENDING_BLOCKED']);
-    expect(kinds(o, 'invariant').map((e) => e.rule)).toEqual(['sept-leaf-without-mirror']);
+    // the hole punch frees the folio all the same: the module still maps it (memory corruption)
+    expect(kinds(o, 'invariant').map((e) => `${e.rule} ${e.site ?? ''}`)).toEqual(['free-while-owned truncate_inode_pages_range', 'sept-leaf-without-mirror ']);
   });
 });

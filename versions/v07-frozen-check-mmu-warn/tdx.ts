@@ -16,6 +16,11 @@ import {
 } from '../../src/kernel/tdx_seamcall.ts';
 import { kvm_ops_update } from './x86_ops.ts';
 import { kvm_mmu_page_fault, kvm_tdp_mmu_map_private_pfn } from '../../src/kernel/mmu.ts';
+import { kvm_gmem_populate } from '../../src/kernel/guest_memfd.ts';
+import { kvm_vm_dead } from '../../src/kernel/kvm.ts';
+import { mutex_lock, mutex_unlock } from '../../src/kernel/lock.ts';
+import { EINVAL } from '../../src/kernel/mmu_internal.ts';
+import { TDX_FLUSHVP_NOT_DONE } from '../../src/hw/status.ts';
 
 /**
  * TDX_BUG_ON*(): a failed SEAMCALL warns once per call site and bugs the VM (when one
@@ -74,7 +79,15 @@ export function* tdx_mmu_release_hkid(kvm: Kvm): Gen {
   // TDH.VP.FLUSH on each vCPU takes them out of the guest first
   for (const vcpu of kvm.vcpus) ctx().hw.vcpuExit(vcpu.vcpu_id);
   const err = yield* tdh_mng_key_freeid();
+  // a vCPU still associated: KVM gives up quietly, and the HKID and the TD's pages leak
+  if (err.err === TDX_FLUSHVP_NOT_DONE) return;
   if (!TDX_BUG_ON(err.err, 'TDH_MNG_KEY_FREEID', kvm, 'tdx_mmu_release_hkid')) kvm.tdx.hkid_assigned = false;
+}
+
+/** tdx_vcpu_pre_run(): KVM_RUN is refused until the TD is finalized. */
+export function tdx_vcpu_pre_run(kvm: Kvm, _vcpu: KvmVcpu): number {
+  if (kvm.tdx.state !== TD_STATE_RUNNABLE) return -EINVAL;
+  return 1;
 }
 
 /** The guest-entry part of tdx_vcpu_run(): no entry while an S-EPT zap waits for vCPUs. */
@@ -202,9 +215,28 @@ function* tdx_sept_remove_private_spte(kvm: Kvm, gfn: number, level: number, mir
   tdx_quirk_reset_paddr(pfn);
 }
 
-/** An EPT violation exit: private GPAs retry locally while KVM says RET_PF_RETRY. */
-export function* tdx_handle_ept_violation(kvm: Kvm, vcpu: KvmVcpu, gpa: number): Gen<number> {
-  const local_retry = !kvm_is_addr_direct(kvm, gpa);
+/**
+ * tdx_is_sept_violation_unexpected_pending(): the module reports a PENDING EPT violation
+ * (the guest touched a page it never accepted) only to a TD with SEPT_VE_DISABLE.
+ */
+function tdx_is_sept_violation_unexpected_pending(pending_ept_violation: boolean): boolean {
+  return pending_ept_violation;
+}
+
+/**
+ * An EPT violation exit. A private GPA the module reports as PENDING kills the VM;
+ * otherwise private GPAs retry locally while KVM says RET_PF_RETRY (a pending event or
+ * signal would end the loop too: the model has neither).
+ */
+export function* tdx_handle_ept_violation(kvm: Kvm, vcpu: KvmVcpu, gpa: number, pending_ept_violation: boolean): Gen<number> {
+  let local_retry = false;
+  if (!kvm_is_addr_direct(kvm, gpa)) {
+    if (tdx_is_sept_violation_unexpected_pending(pending_ept_violation)) {
+      kvm_vm_dead(kvm);
+      return -EIO;
+    }
+    local_retry = true;
+  }
   let ret: number;
   for (;;) {
     ret = yield* kvm_mmu_page_fault(kvm, vcpu, gpa);
@@ -222,20 +254,54 @@ export function* tdx_handle_ept_violation(kvm: Kvm, vcpu: KvmVcpu, gpa: number):
 }
 
 /** kvm_gmem_populate()'s callback: PAGE.ADD of one page before the TD is finalized. */
-export function* tdx_gmem_post_populate(kvm: Kvm, vcpu: KvmVcpu, gfn: number, pfn: number, src_page: number): Gen<number> {
+function* tdx_gmem_post_populate(kvm: Kvm, vcpu: KvmVcpu, gfn: number, pfn: number, src_page: number): Gen<number> {
+  if (KVM_BUG_ON(kvm.tdx.page_add_src !== null, kvm, 'tdx_gmem_post_populate', 'kvm_tdx->page_add_src')) return -EIO;
   kvm.tdx.page_add_src = src_page;
   const ret = yield* kvm_tdp_mmu_map_private_pfn(kvm, vcpu, gfn, pfn);
   kvm.tdx.page_add_src = null;
   return ret;
 }
 
-export function* tdx_td_finalize(kvm: Kvm): Gen<number> {
+function* tdx_td_finalize(kvm: Kvm): Gen<number> {
+  if (!is_hkid_assigned(kvm) || kvm.tdx.state === TD_STATE_RUNNABLE) return -EINVAL;
+
   const err = yield* tdh_mr_finalize();
   if (tdx_operand_busy(err.err)) return -EBUSY;
   if (TDX_BUG_ON(err.err, 'TDH_MR_FINALIZE', kvm, 'tdx_td_finalize')) return -EIO;
   kvm.tdx.state = TD_STATE_RUNNABLE;
   kvm.arch.pre_fault_allowed = true;
   return 0;
+}
+
+/** KVM_TDX_INIT_MEM_REGION for one page: only before finalize, only a private GPA. */
+function* tdx_vcpu_init_mem_region(kvm: Kvm, vcpu: KvmVcpu, gpa: number): Gen<number> {
+  if (kvm.tdx.state === TD_STATE_RUNNABLE) return -EINVAL;
+  if (kvm_is_addr_direct(kvm, gpa)) return -EINVAL;
+  const r = yield* kvm_gmem_populate(kvm, Math.floor(gpa / 4096), (k, gfn, pfn, src) => tdx_gmem_post_populate(k, vcpu, gfn, pfn, src));
+  if (r < 0) return r;
+  return r !== 1 ? -EIO : 0;
+}
+
+/**
+ * The TD-scoped ioctls hold the VM's state locks (kvm->lock, every vCPU mutex,
+ * slots_lock: the one the MMU asserts) around the command.
+ */
+export function* tdx_vm_ioctl(kvm: Kvm, cmd: 'KVM_TDX_FINALIZE_VM'): Gen<number> {
+  yield* mutex_lock(kvm.slots_lock);
+  let r = -EINVAL;
+  if (cmd === 'KVM_TDX_FINALIZE_VM') r = yield* tdx_td_finalize(kvm);
+  yield* mutex_unlock(kvm.slots_lock);
+  return r;
+}
+
+export function* tdx_vcpu_unlocked_ioctl(kvm: Kvm, vcpu: KvmVcpu, cmd: 'KVM_TDX_INIT_MEM_REGION', gpa: number): Gen<number> {
+  yield* mutex_lock(kvm.slots_lock);
+  let r = -EINVAL;
+  if (is_hkid_assigned(kvm) && kvm.tdx.state !== TD_STATE_RUNNABLE && cmd === 'KVM_TDX_INIT_MEM_REGION') {
+    r = yield* tdx_vcpu_init_mem_region(kvm, vcpu, gpa);
+  }
+  yield* mutex_unlock(kvm.slots_lock);
+  return r;
 }
 
 export function tdx_hardware_setup(kvm: Kvm): void {
