@@ -144,7 +144,7 @@ function new_fault(kvm: Kvm, gpa: number, prefetch: boolean): KvmPageFault {
   return {
     addr: gpa, gfn, is_private: !kvm_is_addr_direct(kvm, gpa), write: true, prefetch,
     goal_level: PG_LEVEL_4K, req_level: PG_LEVEL_4K, huge_page_disallowed: false, slot: gfn_to_memslot(kvm, gfn), pfn: 0,
-    map_writable: true, mmu_seq: 0,
+    map_writable: true, mmu_seq: 0, present: false, exec: false,
   };
 }
 

@@ -1,5 +1,6 @@
 // Pieces of mmu.h / mmu_internal.h / tdp_mmu.h that the series leaves alone.
 import { alloc_page, frame_of } from './page_alloc.ts';
+import { is_executable_pte, is_writable_pte, VMX_EPT_READABLE_MASK } from './spte.ts';
 import type { Kvm, KvmMemorySlot } from './kvm.ts';
 import type { KvmMmuPage } from './mmu_page.ts';
 
@@ -66,6 +67,16 @@ export interface KvmPageFault {
   map_writable: boolean;
   /** mmu_invalidate_seq when the PFN was resolved (kvm_mmu_faultin_pfn). */
   mmu_seq: number;
+  /** PFERR_PRESENT: the EPT entry allowed some access when the violation happened. */
+  present: boolean;
+  exec: boolean;
+}
+
+/** is_access_allowed(): would the faulting access have been allowed by this SPTE? */
+export function is_access_allowed(fault: KvmPageFault, spte: bigint): boolean {
+  if (fault.exec) return is_executable_pte(spte);
+  if (fault.write) return is_writable_pte(spte);
+  return (spte & VMX_EPT_READABLE_MASK) !== 0n; // PT_PRESENT_MASK
 }
 
 export function kvm_gfn_direct_bits(kvm: Kvm): number {

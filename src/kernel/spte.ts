@@ -74,6 +74,10 @@ export function is_access_track_spte(spte: bigint): boolean {
   return !spte_ad_enabled(spte) && (spte & VMX_EPT_RWX_MASK) === 0n;
 }
 
+export function is_executable_pte(spte: bigint): boolean {
+  return (spte & VMX_EPT_EXECUTABLE_MASK) !== 0n;
+}
+
 export function is_writable_pte(spte: bigint): boolean {
   return (spte & VMX_EPT_WRITABLE_MASK) !== 0n;
 }

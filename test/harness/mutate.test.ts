@@ -60,7 +60,7 @@ describe('mutate', () => {
 
 describe('mutants a full run once reported masked', () => {
   it('are killed: a base reordering, a dropped rcu_barrier(), renamed frees in another order', async () => {
-    const ids = ['v00/tdp_mmu.ts:209:swap-statements:1', 'v15/tdp_mmu.ts:46:delete-call:1', 'v15/tdp_mmu.ts:56:swap-statements:1'];
+    const ids = ['v00/tdp_mmu.ts:211:swap-statements:1', 'v15/tdp_mmu.ts:47:delete-call:1', 'v15/tdp_mmu.ts:57:swap-statements:1'];
     const traces = ['link-child-without-external-page', 'teardown', 'private-fault-sept-add-busy'].map(resolveTrace);
     const r = await runMutate({ steps: STEPS, traces, seed: 1, ids });
     expect(r.mutants.map((m) => [m.id, m.status])).toEqual(ids.map((id) => [id, 'killed']));

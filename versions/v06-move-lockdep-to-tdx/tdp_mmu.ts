@@ -10,6 +10,7 @@ import {
   kvm_gfn_root_bits, kvm_is_addr_direct, kvm_mmu_alloc_external_spt, RET_PF_FIXED, RET_PF_RETRY, RET_PF_SPURIOUS,
   tdp_mmu_max_gfn_exclusive, type KvmGfnRange, type KvmPageFault,
 } from '../../src/kernel/mmu_internal.ts';
+import { is_access_allowed, RET_PF_EMULATE } from '../../src/kernel/mmu_internal.ts';
 import { is_mirror_sp, is_mirror_sptep, kvm_mmu_page_as_id, pt_to_sp, sptep_to_sp, type KvmMmuPage } from '../../src/kernel/mmu_page.ts';
 import { alloc_page, frame_of, free_page } from '../../src/kernel/page_alloc.ts';
 import { call_rcu, rcu_barrier, rcu_read_lock, rcu_read_unlock } from '../../src/kernel/rcu.ts';
@@ -109,7 +110,8 @@ export function* kvm_tdp_mmu_alloc_root(kvm: Kvm, vcpu: KvmVcpu, mirror: boolean
     tdp_mmu_init_sp(root, null, 0, role);
     // one reference for the vCPU, one for the TDP MMU itself until invalidation
     root.tdp_mmu_root_count = 2;
-    kvm.arch.tdp_mmu_roots.push(root);
+    // list_add_rcu(): the newest root is walked first
+    kvm.arch.tdp_mmu_roots.unshift(root);
   }
   yield* read_unlock(kvm.mmu_lock);
   if (mirror) vcpu.mirror_root = root;
@@ -377,17 +379,20 @@ function* tdp_mmu_map_handle_target_level(kvm: Kvm, fault: KvmPageFault, iter: T
 
   if (WARN_ON_ONCE(sp.role.level !== fault.goal_level, site, 'sp->role.level != fault->goal_level')) return RET_PF_RETRY;
 
-  // mapped leaves are full RWX, so any access is allowed once the leaf is present
-  if (is_shadow_present_pte(iter.old_spte) && is_last_spte(iter.old_spte, iter.level)) {
+  if (is_shadow_present_pte(iter.old_spte) && (fault.prefetch || is_access_allowed(fault, iter.old_spte)) &&
+      is_last_spte(iter.old_spte, iter.level)) {
     WARN_ON_ONCE(fault.pfn !== spte_to_pfn(iter.old_spte), site, 'fault->pfn != spte_to_pfn(iter->old_spte)');
     return RET_PF_SPURIOUS;
   }
 
   if (!fault.slot) new_spte = make_mmio_spte(iter.gfn);
-  else new_spte = make_spte(fault.pfn, iter.level, kvm.ad_enabled);
+  else new_spte = make_spte(fault.pfn, iter.level, kvm.ad_enabled, fault.prefetch);
 
   if (new_spte === iter.old_spte) ret = RET_PF_SPURIOUS;
   else if (yield* tdp_mmu_set_spte_atomic(kvm, iter, new_spte)) return RET_PF_RETRY;
+
+  // an MMIO SPTE: the access is emulated (for a TD, the guest asks by TDVMCALL)
+  if (is_mmio_spte(new_spte)) ret = RET_PF_EMULATE;
   return ret;
 }
 
@@ -488,6 +493,7 @@ function* kvm_tdp_mmu_age_spte(kvm: Kvm, iter: TdpIter): Gen {
     // no handle_changed_spte(): aging is not a change the MMU keeps books on
     if (yield* __tdp_mmu_set_spte_atomic(kvm, iter, new_spte)) return;
   }
+  trace_kvm_tdp_mmu_spte_changed(iter.as_id, iter.gfn, iter.level, iter.old_spte, new_spte);
 }
 
 function* __kvm_tdp_mmu_age_gfn_range(kvm: Kvm, range: KvmGfnRange, test_only: boolean): Gen<boolean> {

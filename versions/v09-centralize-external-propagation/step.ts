@@ -133,10 +133,12 @@ export const manifest: StepManifest = {
       witnesses: ['age-mirror-spte', 'age-mirror-spte-no-ad'],
       rewrites: [
         {
-          // A/D bits on: the Accessed bit used to be cleared silently; now only the warning
+          // A/D bits on: the Accessed bit used to be cleared (and traced) behind TDX's back;
+          // now only the warning
           op: 'probe_age',
           events: [
             { side: 'added', kind: 'warn', site: 'kvm_tdp_mmu_age_spte', cond: 'is_mirror_sptep(iter->sptep)' },
+            { side: 'removed', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed', gfn: '0x1', level: 1, old: 'LEAF', new: 'LEAF' },
           ],
           final: [
             { side: 'removed', kind: 'final', what: 'mirror', key: '0x1000@L1', value: 'LEAF gmem@0x1 not-accessed' },
