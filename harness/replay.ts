@@ -34,7 +34,7 @@ export function replay(trace: Trace, step: StepModel, opts: ReplayOptions = {}):
   // yield points only matter when a schedule can switch threads at them
   setPreemptible(trace.schedule !== undefined || opts.yieldLog !== undefined);
   try {
-    const kvm = new Kvm({ nr_vcpus: trace.vm.vcpus, shared_bit: trace.vm.sharedBit, ad_enabled: trace.vm.adEnabled });
+    const kvm = new Kvm({ nr_vcpus: trace.vm.vcpus, shared_bit: trace.vm.sharedBit, ad_enabled: trace.vm.adEnabled, sept_ve_disable: trace.vm.septVeDisable });
     for (const s of trace.vm.memslots) {
       kvm.memslots.push({ id: s.id, base_gfn: s.gpa / 4096, npages: s.npages, gmem: s.gmem, invalid: false });
       // the VMM makes its guest_memfd ranges private when it builds the TD

@@ -72,6 +72,10 @@ export const traceSchema = z.object({
     vcpus: z.number().int().min(1).max(8).default(1),
     sharedBit: z.union([z.literal(47), z.literal(51)]).default(47),
     adEnabled: z.boolean().default(true),
+    /** The TD attribute SEPT_VE_DISABLE: an access to a PENDING page exits to KVM. */
+    septVeDisable: z.boolean().default(false),
+    /** Lets a probe trace use a configuration no kernel runs a TD in (vm.adEnabled: false). */
+    unreachableConfig: z.boolean().default(false),
     proveMmu: z.boolean().default(true),
     memslots: z.array(memslot).default([{ id: 0, gpa: 0, npages: 4096, gmem: true }]),
   }).strict().default({}),
@@ -82,6 +86,12 @@ export const traceSchema = z.object({
   schedule: z.array(z.number().int().nonnegative()).optional(),
   budget: z.number().int().positive().default(200_000),
 }).strict().superRefine((t, ctx) => {
+  if (!t.vm.adEnabled && !t.vm.unreachableConfig) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom, path: ['vm', 'adEnabled'],
+      message: 'false is a configuration no kernel runs a TD in (tdx_hardware_setup() disables TDX without EPT A/D bits, and creating the TD fails with -EINVAL); a probe of that code must also set "vm.unreachableConfig": true',
+    });
+  }
   t.schedule?.forEach((s, i) => {
     if (s >= t.threads.length) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['schedule', i], message: `a thread index below ${t.threads.length}` });
   });

@@ -58,6 +58,8 @@ export interface KvmArch {
 export class Kvm {
   vm_bugged = false;
   vm_dead = false;
+  /** kvm_arch_pre_destroy_vm() has run (the HKID release, which kvm_destroy_vm() does first). */
+  pre_destroyed = false;
   readonly mmu_lock = new RwLock('mmu_lock');
   readonly slots_lock = new Mutex('slots_lock');
   readonly gmem_invalidate_lock = new Mutex('gmem_invalidate_lock');

@@ -33,9 +33,16 @@ export function runThreads(c: KernelContext, runs: ThreadRun[], schedule: readon
   let si = 0;
   let cur: ThreadRun | null = null;
   let blockedRounds = 0;
+  /** After a voluntary yield: the other in-operation threads, in turn, to re-check what they wait for. */
+  let recheck: ThreadRun[] = [];
   for (;;) {
     let t: ThreadRun | undefined;
-    if (schedule && si < schedule.length) {
+    while (recheck.length > 0 && (recheck[0]!.done || !(schedule === null || si >= schedule.length))) recheck.shift();
+    if (recheck.length > 0) {
+      t = recheck.shift()!;
+      t.blocked = false;
+      cur = t;
+    } else if (schedule && si < schedule.length) {
       const want = runs[schedule[si++]!];
       if (!want || want.done) continue; // the pinned choice has finished: skip it
       t = want;
@@ -77,10 +84,14 @@ export function runThreads(c: KernelContext, runs: ThreadRun[], schedule: readon
     t.blocked = r.value === BLOCKED;
     if (c.yieldLog) c.yieldLog.push(`${t.thread.id}:${t.blocked ? 'BLOCKED' : String(r.value)}`);
     // a thread spinning in a retry loop must not starve one that a pinned schedule left
-    // in the middle of an operation (holding an entry FROZEN, say): let that one run
+    // in the middle of an operation (holding an entry FROZEN, say): the others in an
+    // operation get a turn, in order after it, each re-checking what it waits for (the
+    // lock or grace period may be free by now); the first that can go on runs
     if (!(schedule && si < schedule.length) && typeof r.value === 'string' && VOLUNTARY.has(r.value)) {
-      const other: ThreadRun | undefined = runs.find((x) => x !== t && !x.done && !x.blocked && x.thread.inOp);
-      if (other) cur = other;
+      const at = runs.indexOf(t);
+      recheck = [...runs.slice(at + 1), ...runs.slice(0, at)].filter((x) => !x.done && x.thread.inOp);
+    } else if (recheck.length > 0 && !t.blocked) {
+      recheck = [];
     }
     if (!t.blocked) blockedRounds = 0;
     if (t.steps > budget) {

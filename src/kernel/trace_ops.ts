@@ -15,7 +15,7 @@ import {
   kvm_mmu_notifier_invalidate_range_start, kvm_vm_set_mem_attributes, srcu_read_lock, srcu_read_unlock,
 } from './kvm_main.ts';
 import { kvm_gmem_punch_hole } from './guest_memfd.ts';
-import { kvm_destroy_vm, vcpu_enter_guest_prepare } from './x86.ts';
+import { kvm_arch_pre_destroy_vm, kvm_destroy_vm, vcpu_enter_guest_prepare } from './x86.ts';
 import { tdp_mmu, tdx, type StepKernel } from './step_kernel.ts';
 
 /** How many times a faulting guest is re-entered (and faults again) before we call it a livelock. */
@@ -122,7 +122,7 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
       return status;
     }
     case 'release_hkid':
-      yield* tdx(kvm).tdx_mmu_release_hkid(kvm);
+      yield* kvm_arch_pre_destroy_vm(kvm);
       return '0';
     case 'destroy':
       yield* kvm_destroy_vm(kvm);

@@ -20,6 +20,13 @@ export function* vcpu_enter_guest_prepare(kvm: Kvm, vcpu: KvmVcpu): Gen<number> 
   return 1;
 }
 
+/** kvm_arch_pre_destroy_vm() → vm_pre_destroy(): the HKID release, once. */
+export function* kvm_arch_pre_destroy_vm(kvm: Kvm): Gen {
+  if (kvm.pre_destroyed) return;
+  kvm.pre_destroyed = true;
+  yield* tdx(kvm).tdx_mmu_release_hkid(kvm);
+}
+
 /**
  * kvm_destroy_vm() once the last file (VM, vCPUs, guest_memfd) is closed: the HKID is
  * released (vm_pre_destroy), the MMU notifier's release zaps the direct roots, each vCPU
@@ -27,7 +34,7 @@ export function* vcpu_enter_guest_prepare(kvm: Kvm, vcpu: KvmVcpu): Gen<number> 
  * down what is left, and the TD's control pages are reclaimed.
  */
 export function* kvm_destroy_vm(kvm: Kvm): Gen {
-  yield* tdx(kvm).tdx_mmu_release_hkid(kvm);
+  yield* kvm_arch_pre_destroy_vm(kvm);
   yield* kvm_mmu_zap_all(kvm);
   for (const vcpu of kvm.vcpus) {
     yield* kvm_mmu_unload(kvm, vcpu);

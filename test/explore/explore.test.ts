@@ -48,6 +48,19 @@ describe('explore', () => {
     expect(exploreInterleavings(resolveTrace('concurrent-faults-same-gfn'), [base], { seed: 5, runs: 30 })).toBeNull();
   });
 
+  it('finds no race in a private fault racing a conversion, a hole punch or a memslot deletion (the staleness protocol)', () => {
+    const ends = [STEPS[0]!, STEPS[STEPS.length - 1]!];
+    for (const name of ['fault-races-conversion', 'fault-during-conversion', 'fault-races-hole-punch', 'fault-races-memslot-delete']) {
+      expect(exploreInterleavings(resolveTrace(name), ends, { seed: 1, runs: 60 }), name).toBeNull();
+    }
+  });
+
+  it('lets a thread blocked behind a spinning one re-check its lock (no false livelock)', () => {
+    // seed 3 once drove a vCPU to spin on a stale fault while the queued reader that
+    // blocked the invalidation's end was never re-checked
+    expect(exploreInterleavings(resolveTrace('zap-private-vcpu-in-guest'), [STEPS[0]!], { seed: 3, runs: 150 })).toBeNull();
+  });
+
   it('finds the race of a model that calls the S-EPT hook without freezing the mirror SPTE', async () => {
     const dropFreeze = await makeBroken({
       name: 'explore-drop-freeze',

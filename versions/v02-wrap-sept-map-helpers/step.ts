@@ -4,7 +4,7 @@ export const manifest: StepManifest = {
   step: 2,
   slug: 'wrap-sept-map-helpers',
   subject: 'KVM: TDX: Wrap mapping of leaf and non-leaf S-EPT entries into helpers',
-  author: 'unknown',
+  author: 'Sean Christopherson <seanjc@google.com>',
   commit: '176dcd88f4b4',
   v2Subject: '[PATCH v2 02/15] KVM: TDX: Wrap mapping of leaf and non-leaf S-EPT entries into helpers',
   touches: [

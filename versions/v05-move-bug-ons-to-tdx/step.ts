@@ -4,7 +4,7 @@ export const manifest: StepManifest = {
   step: 5,
   slug: 'move-bug-ons-to-tdx',
   subject: 'KVM: TDX: Move KVM_BUG_ON()s in __tdp_mmu_set_spte_atomic() to TDX code',
-  author: 'unknown',
+  author: 'Rick Edgecombe <rick.p.edgecombe@intel.com>',
   commit: '6b1280a738f9',
   v2Subject: '[PATCH v2 05/15] KVM: TDX: Move KVM_BUG_ON()s in __tdp_mmu_set_spte_atomic() to TDX code',
   touches: ['__tdp_mmu_set_spte_atomic', 'tdx_sept_set_private_spte'],

@@ -4,7 +4,7 @@ export const manifest: StepManifest = {
   step: 6,
   slug: 'move-lockdep-to-tdx',
   subject: 'KVM: TDX: Move lockdep assert in __tdp_mmu_set_spte_atomic() to TDX code',
-  author: 'unknown',
+  author: 'Rick Edgecombe <rick.p.edgecombe@intel.com>',
   commit: '40342185fd2b',
   v2Subject: '[PATCH v2 06/15] KVM: TDX: Move lockdep assert in __tdp_mmu_set_spte_atomic() to TDX code',
   touches: ['__tdp_mmu_set_spte_atomic', 'tdx_sept_set_private_spte'],

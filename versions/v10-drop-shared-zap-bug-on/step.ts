@@ -4,7 +4,7 @@ export const manifest: StepManifest = {
   step: 10,
   slug: 'drop-shared-zap-bug-on',
   subject: 'KVM: x86/mmu: Drop KVM_BUG_ON() on shared lock to zap child external PTEs',
-  author: 'unknown',
+  author: 'Rick Edgecombe <rick.p.edgecombe@intel.com>',
   commit: '41367d77ee4e',
   v2Subject: '[PATCH v2 10/15] KVM: x86/mmu: Drop KVM_BUG_ON() on shared lock to zap child external PTEs',
   touches: ['handle_removed_pt'],

@@ -4,7 +4,7 @@ export const manifest: StepManifest = {
   step: 11,
   slug: 'hoist-remove-private-spte',
   subject: 'KVM: TDX: Hoist tdx_sept_remove_private_spte() above set_private_spte()',
-  author: 'unknown',
+  author: 'Sean Christopherson <seanjc@google.com>',
   commit: 'c74893aa56f4',
   v2Subject: '[PATCH v2 11/15] KVM: TDX: Hoist tdx_sept_remove_private_spte() above set_private_spte()',
   // code motion only: tdx_track() and tdx_sept_remove_private_spte() move, no body changes

@@ -4,7 +4,7 @@ export const manifest: StepManifest = {
   step: 12,
   slug: 'drop-remove-external-spte',
   subject: 'KVM: TDX: Drop kvm_x86_ops.remove_external_spte()',
-  author: 'unknown',
+  author: 'Sean Christopherson <seanjc@google.com>',
   commit: '6eae9ce9461c',
   v2Subject: '[PATCH v2 12/15] KVM: TDX: Drop kvm_x86_ops.remove_external_spte()',
   touches: [

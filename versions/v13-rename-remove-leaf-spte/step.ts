@@ -4,7 +4,7 @@ export const manifest: StepManifest = {
   step: 13,
   slug: 'rename-remove-leaf-spte',
   subject: 'KVM: TDX: Rename tdx_sept_remove_private_spte() to show it\'s for leaf SPTEs',
-  author: 'unknown',
+  author: 'Yan Zhao <yan.y.zhao@intel.com>',
   commit: '0cef26b537ff',
   v2Subject: '[PATCH v2 13/15] KVM: TDX: Rename tdx_sept_remove_private_spte() to show it\'s for leaf SPTEs',
   touches: ['tdx_sept_remove_private_spte', 'tdx_sept_remove_leaf_spte', 'tdx_sept_set_private_spte'],

@@ -12,13 +12,21 @@ export const manifest: StepManifest = {
     {
       id: 'v14-no-generic-free-warn',
       summary: 'free_external_spt() becomes void (kvm, sp) and TDX leaks the S-EPT page itself (NULLing sp->external_spt) when the HKID is still assigned or RECLAIM fails: the TDP MMU\'s WARN on a failed free disappears; the page is still leaked, the same SEAMCALL is issued.',
-      witnesses: ['atomic-nonleaf-over-mirror-table', 'atomic-zap-mirror-nonleaf', 'reclaim-fails', 'remove-mirror-table-shared'],
+      witnesses: ['atomic-nonleaf-over-mirror-table', 'atomic-zap-mirror-nonleaf', 'reclaim-fails', 'remove-mirror-table-shared', 'flushvp-not-done'],
       rewrites: [
         {
-          // one failed free: an S-EPT table removed by the atomic zap (HKID still assigned), or one whose RECLAIM fails at teardown
-          op: ['probe_set_spte', 'destroy'],
+          // one failed free: an S-EPT table removed by the atomic zap (HKID still assigned)
+          op: 'probe_set_spte',
           events: [
             { side: 'removed', kind: 'warn', site: 'handle_removed_pt', cond: 'kvm_x86_call(free_external_spt)(kvm, base_gfn, sp->role.level, sp->external_spt)' },
+          ],
+        },
+        {
+          // at teardown, one WARN fewer per S-EPT table whose free fails: the one whose
+          // RECLAIM fails, or every one when the HKID could not be released
+          op: 'destroy',
+          events: [
+            { side: 'removed', kind: 'warn', site: 'handle_removed_pt', cond: 'kvm_x86_call(free_external_spt)(kvm, base_gfn, sp->role.level, sp->external_spt)', count: 'some' },
           ],
         },
       ],

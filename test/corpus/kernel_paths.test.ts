@@ -1,0 +1,165 @@
+// The kernel paths around the series (written once under src/kernel/), on the series
+// base and on its end: each trace asserts what Linux 7.1.3 / 7.2.13 do there.
+import { describe, expect, it } from 'vitest';
+import { STEPS } from '../../versions/index.ts';
+import { replay } from '../../harness/replay.ts';
+import { parseTrace, resolveTrace } from '../../harness/trace.ts';
+import type { Observation } from '../../harness/observation.ts';
+import type { ObsEvent } from '../../src/kernel/context.ts';
+
+const ENDS = [0, STEPS.length - 1] as const;
+
+function run(name: string, step: number): Observation {
+  return replay(resolveTrace(name), STEPS[step]!);
+}
+
+function trace(o: Observation, pred: (e: ObsEvent) => boolean = () => true): ObsEvent[] {
+  return o.events.filter((e) => e.thread !== 'setup' && pred(e));
+}
+
+function seamcalls(o: Observation, op?: string): string[] {
+  return trace(o, (e) => e.kind === 'seamcall' && (op === undefined || e.op === op)).map((e) => `${e.name} ${e.status}`);
+}
+
+function results(o: Observation): string[] {
+  return trace(o, (e) => e.kind === 'result').map((e) => `${e.op}=${e.value}`);
+}
+
+describe.each(ENDS)('kernel paths on step %i', (step) => {
+  it('fault-races-conversion: the stale fault retries and exits to userspace (-EFAULT), no PAGE.AUG', () => {
+    const o = run('fault-races-conversion', step);
+    expect(results(o)).toEqual(['convert_to_shared#0=0', 'fault#0=-EFAULT']);
+    expect(seamcalls(o)).toEqual([]);
+    expect(trace(o, (e) => e.kind === 'exit')).toEqual([
+      expect.objectContaining({ reason: 'KVM_EXIT_MEMORY_FAULT', gpa: '0x1000', private: true, op: 'fault#0' }),
+    ]);
+    expect(o.final.sept).toEqual([]);
+  });
+
+  it('fault-races-conversion without the staleness check would AUG: the schedule really interleaves', () => {
+    // the same two operations one after the other: the fault maps, the conversion removes
+    const t = resolveTrace('fault-races-conversion');
+    const o = replay({ ...t, schedule: undefined }, STEPS[step]!);
+    expect(seamcalls(o, 'fault#0')).toContain('TDH.MEM.PAGE.AUG TDX_SUCCESS');
+    expect(seamcalls(o, 'convert_to_shared#0')).toContain('TDH.MEM.PAGE.REMOVE TDX_SUCCESS');
+  });
+
+  it('fault-during-conversion: a fault inside the invalidation retries until it ends, then -EFAULT', () => {
+    const o = run('fault-during-conversion', step);
+    expect(results(o)).toEqual(['convert_to_shared#0=0', 'fault#0=-EFAULT']);
+    expect(seamcalls(o)).toEqual([]);
+  });
+
+  it('fault-races-hole-punch: the old folio is freed, the retry AUGs the new one', () => {
+    const o = run('fault-races-hole-punch', step);
+    expect(trace(o, (e) => e.kind === 'free')).toEqual([expect.objectContaining({ site: 'truncate_inode_pages_range', page: 'gmem@0x1' })]);
+    expect(trace(o, (e) => e.name === 'TDH.MEM.PAGE.AUG')).toEqual([expect.objectContaining({ page: 'gmem@0x1#2', status: 'TDX_SUCCESS' })]);
+    expect(results(o).at(-1)).toBe('fault#0=RET_PF_FIXED');
+    expect(trace(o, (e) => e.kind === 'invariant')).toEqual([]);
+  });
+
+  it('fault-races-memslot-delete: the deletion waits for the fault, zaps what it mapped; the next fault has no slot', () => {
+    const o = run('fault-races-memslot-delete', step);
+    expect(results(o)).toEqual(['fault#0=RET_PF_FIXED', 'memslot_delete#0=0', 'fault#1=-EFAULT']);
+    const aug = o.events.findIndex((e) => e.name === 'TDH.MEM.PAGE.AUG');
+    const remove = o.events.findIndex((e) => e.name === 'TDH.MEM.PAGE.REMOVE');
+    expect(aug).toBeGreaterThan(0);
+    expect(remove).toBeGreaterThan(aug);
+    expect(o.final.sept).toEqual([]);
+  });
+
+  it('dead-vm-ioctls: every ioctl of a dead VM returns -EIO without a SEAMCALL; hole punch and notifier still run', () => {
+    const o = run('dead-vm-ioctls', step);
+    expect(results(o).slice(4, 11)).toEqual([
+      'fault#4=-EIO', 'fault#5=-EIO', 'vcpu_enter#6=-EIO', 'convert_to_shared#7=-EIO', 'memslot_delete#8=-EIO', 'finalize#9=-EIO', 'populate#10=-EIO',
+    ]);
+    for (const op of ['fault#5', 'vcpu_enter#6', 'convert_to_shared#7', 'memslot_delete#8', 'finalize#9', 'populate#10']) {
+      expect(trace(o, (e) => e.op === op && e.kind !== 'result'), op).toEqual([]);
+    }
+    expect(seamcalls(o, 'gmem_invalidate#11')).toContain('TDH.MEM.PAGE.REMOVE TDX_SUCCESS');
+    expect(results(o).slice(-2)).toEqual(['gmem_invalidate#11=0', 'mmu_notifier_unmap#12=0']);
+    expect(o.final.vm).toMatchObject({ bugged: true, dead: true });
+  });
+
+  it('before-finalize: KVM_RUN and faults -EINVAL; populate only of a private GFN, only before finalize; one finalize', () => {
+    const o = run('before-finalize', step);
+    expect(results(o)).toEqual([
+      'vcpu_enter#0=-EINVAL', 'fault#1=-EINVAL', 'populate#2=-EINVAL', 'convert_to_shared#3=0', 'populate#4=-EINVAL',
+      'populate#5=0', 'finalize#6=0', 'populate#7=-EINVAL', 'finalize#8=-EINVAL', 'vcpu_enter#9=0',
+    ]);
+    expect(trace(o, (e) => e.kind === 'seamcall').map((e) => `${e.op} ${e.name}`).filter((s) => !s.includes('SEPT.ADD'))).toEqual([
+      'populate#5 TDH.MEM.PAGE.ADD', 'finalize#6 TDH.MR.FINALIZE', 'vcpu_enter#9 TDH.VP.ENTER',
+    ]);
+    expect(o.final.vm.bugged).toBe(false);
+  });
+
+  it('unexpected-pending: a PENDING EPT violation kills the VM (dead, not bugged) with -EIO and no SEAMCALL', () => {
+    const o = run('unexpected-pending', step);
+    expect(results(o)).toEqual(['fault#0=RET_PF_FIXED', 'fault#1=-EIO']);
+    expect(seamcalls(o, 'fault#1')).toEqual([]);
+    expect(trace(o, (e) => e.op === 'fault#1').map((e) => e.kind)).toEqual(['kick', 'result']);
+    expect(o.final.vm).toMatchObject({ bugged: false, dead: true });
+  });
+
+  it('a PENDING page faulted again without SEPT_VE_DISABLE is an ordinary spurious fault', () => {
+    const t = resolveTrace('unexpected-pending');
+    const o = replay({ ...t, vm: { ...t.vm, septVeDisable: false } }, STEPS[step]!);
+    expect(results(o)).toEqual(['fault#0=RET_PF_FIXED', 'fault#1=RET_PF_SPURIOUS']);
+    expect(o.final.vm.dead).toBe(false);
+  });
+
+  it('shared-mmio-fault: an MMIO SPTE (value 0) on the direct root, RET_PF_EMULATE twice, changed once', () => {
+    const o = run('shared-mmio-fault', step);
+    expect(results(o)).toEqual(['fault#0=RET_PF_EMULATE', 'fault#1=RET_PF_EMULATE']);
+    const changes = trace(o, (e) => e.name === 'kvm_tdp_mmu_spte_changed' && e.level === 1);
+    expect(changes.map((e) => `${e.op} ${e.old}->${e.new}`)).toEqual(['fault#0 NONPRESENT->MMIO']);
+    expect(seamcalls(o)).toEqual([]);
+  });
+
+  it('zap-private-range: one KVM_REQ_TLB_FLUSH after the hole punch removed present leaves', () => {
+    const o = run('zap-private-range', step);
+    const flushes = trace(o, (e) => e.kind === 'kick' && e.request === 'KVM_REQ_TLB_FLUSH');
+    expect(flushes.map((e) => e.op)).toEqual(['gmem_invalidate#0']);
+    const last = o.events.findLastIndex((e) => e.kind === 'seamcall' && e.op === 'gmem_invalidate#0');
+    expect(o.events.indexOf(flushes[0]!)).toBeGreaterThan(last);
+  });
+
+  it('age-shared: aging traces the Accessed bit it clears; a second age finds the leaf old', () => {
+    const base = resolveTrace('age-shared');
+    const t = { ...base, threads: [...base.threads, { name: 'again', ops: [{ op: 'age' as const, gpa: 0x1000, npages: 1 }] }] };
+    const o = replay(t, STEPS[step]!);
+    const young = trace(o, (e) => e.kind === 'result' && e.name === 'age').map((e) => e.value);
+    expect(young.at(-1)).toBe('old');
+    const ages = trace(o, (e) => e.name === 'kvm_tdp_mmu_spte_changed' && String(e.op).startsWith('age'));
+    expect(ages.map((e) => `${e.level} ${e.old}->${e.new}`)).toEqual(['1 LEAF->LEAF']);
+  });
+
+  it('flushvp-not-done: the HKID release gives up quietly; teardown cannot reclaim the S-EPT pages', () => {
+    const o = run('flushvp-not-done', step);
+    const freeid = trace(o, (e) => e.name === 'TDH.MNG.KEY.FREEID');
+    expect(freeid.map((e) => e.status)).toEqual(['TDX_FLUSHVP_NOT_DONE']);
+    const bugs = trace(o, (e) => e.kind === 'bug');
+    expect(bugs[0]).toMatchObject({ site: 'tdx_sept_free_private_spt', cond: 'is_hkid_assigned(kvm_tdx)', silent: false });
+    expect(bugs.slice(1).every((b) => b.silent === true)).toBe(true);
+    expect(seamcalls(o, 'destroy#2').filter((s) => s.startsWith('TDH.PHYMEM.PAGE.RECLAIM'))).toEqual([]);
+    expect(o.final.vm.hkid).toBe(true);
+  });
+
+  it('root list: the direct root (allocated last) is walked first', () => {
+    // memslot-delete zaps both sides of the slot: the shared leaf (gfn 0x3, on the direct
+    // root) goes before the mirror leaves' S-EPT removals
+    const o = run('memslot-delete', step);
+    const del = trace(o, (e) => e.op === 'memslot_delete#0' && (e.kind === 'seamcall' || e.kind === 'tracepoint'));
+    expect(del[0]).toMatchObject({ kind: 'tracepoint', gfn: '0x3', level: 1, old: 'LEAF', new: 'NONPRESENT' });
+    expect(del.findIndex((e) => e.kind === 'seamcall')).toBeGreaterThan(0);
+  });
+});
+
+describe('traces for configurations no kernel runs a TD in', () => {
+  it('vm.adEnabled: false is bad input unless the trace says it probes an unreachable configuration', () => {
+    const text = JSON.stringify({ name: 'x', vm: { adEnabled: false }, threads: [{ name: 't', ops: [{ op: 'fault', gpa: '0x1000' }] }] });
+    expect(() => parseTrace(text, 'x.trace.json')).toThrow(/x\.trace\.json: at \$\.vm\.adEnabled: false is a configuration no kernel runs a TD in/);
+    const ok = JSON.stringify({ name: 'x', vm: { adEnabled: false, unreachableConfig: true }, threads: [{ name: 't', ops: [{ op: 'fault', gpa: '0x1000' }] }] });
+    expect(parseTrace(ok, 'x.trace.json').vm.adEnabled).toBe(false);
+  });
+});
