@@ -3,6 +3,7 @@
 // checks invariants at quiescent points, and returns the observation.
 import { HostCrash, KernelContext, setContext, setPreemptible, type Gen, type KThread, type ObsEvent } from '../src/kernel/context.ts';
 import { Kvm } from '../src/kernel/kvm.ts';
+import { td_setup } from '../src/kernel/td_setup.ts';
 import { runThreads, newThread, type ThreadRun } from '../src/kernel/sched.ts';
 import { rcu_grace_period } from '../src/kernel/rcu.ts';
 import { TdxModule } from '../src/hw/tdx_module.ts';
@@ -21,7 +22,7 @@ export interface ReplayOptions {
 
 function* applyInjection(hw: TdxModule, op: Extract<TraceOp, { op: 'inject_busy' | 'inject_status' }>): Gen<string> {
   if (op.op === 'inject_busy') hw.injectBusy({ kind: op.seamcall, count: op.count, ...(op.gpa !== undefined ? { gpa: op.gpa } : {}) });
-  else hw.injectStatus({ kind: op.seamcall, status: op.status, count: op.count, ...(op.gpa !== undefined ? { gpa: op.gpa } : {}) });
+  else hw.injectStatus({ kind: op.seamcall, status: op.status, count: op.count, ...(op.gpa !== undefined ? { gpa: op.gpa } : {}), ...(op.page !== undefined ? { owner: op.page } : {}) });
   return 'armed';
 }
 
@@ -41,6 +42,7 @@ export function replay(trace: Trace, step: StepModel, opts: ReplayOptions = {}):
       if (s.gmem) kvm.private_at_creation.push({ start: s.gpa / 4096, end: s.gpa / 4096 + s.npages });
     }
     step.entry.hardware_setup(kvm);
+    td_setup(kvm);
 
     const threads: KThread[] = [];
     const violations = new Set<string>();

@@ -49,7 +49,12 @@ const op = z.discriminatedUnion('op', [
   z.object({ op: z.literal('release_hkid') }).strict(),
   z.object({ op: z.literal('destroy') }).strict(),
   z.object({ op: z.literal('inject_busy'), seamcall, gpa: gpa.optional(), count }).strict(),
-  z.object({ op: z.literal('inject_status'), seamcall, status: statusValue, gpa: gpa.optional(), count: count.default(1) }).strict(),
+  z.object({
+    op: z.literal('inject_status'), seamcall, status: statusValue, gpa: gpa.optional(),
+    // only a call on a page of this kind (the module's PAMT type): "SEPT", "GUEST", "TDR", "TDCS", "TDVPR", "TDCX"
+    page: z.enum(['SEPT', 'GUEST', 'TDR', 'TDCS', 'TDVPR', 'TDCX']).optional(),
+    count: count.default(1),
+  }).strict(),
   z.object({
     op: z.literal('probe_set_spte'), root: z.enum(['mirror', 'direct']), gpa, level: z.number().int().min(1).max(4),
     new: z.enum(['nonpresent', 'frozen', 'leaf', 'nonleaf', 'nonleaf-no-external', 'nonleaf-bad-gfn']), lock: z.enum(['read', 'write']),

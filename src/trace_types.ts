@@ -3,7 +3,7 @@
 // src/kernel/trace_ops.ts maps them onto the kernel's entry points.
 import type { Kvm } from './kernel/kvm.ts';
 import type { Gen } from './kernel/context.ts';
-import type { SeamcallName } from './hw/tdx_module.ts';
+import type { PamtOwner, SeamcallName } from './hw/tdx_module.ts';
 
 export type SpteKindName = 'nonpresent' | 'frozen' | 'leaf' | 'nonleaf' | 'nonleaf-no-external' | 'nonleaf-bad-gfn';
 
@@ -25,7 +25,7 @@ export type TraceOp =
   | { op: 'release_hkid' }
   | { op: 'destroy' }
   | { op: 'inject_busy'; seamcall: SeamcallName; gpa?: number; count: number }
-  | { op: 'inject_status'; seamcall: SeamcallName; status: bigint; gpa?: number; count: number }
+  | { op: 'inject_status'; seamcall: SeamcallName; status: bigint; gpa?: number; page?: PamtOwner; count: number }
   | { op: 'probe_set_spte'; root: 'mirror' | 'direct'; gpa: number; level: number; new: SpteKindName; lock: 'read' | 'write' }
   | { op: 'probe_age'; root: 'mirror' | 'direct'; gpa: number };
 

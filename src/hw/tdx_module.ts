@@ -30,6 +30,7 @@ import {
   TDX_EPT_ENTRY_STATE_INCORRECT,
   TDX_EPT_PAGE_NOT_FREE,
   TDX_LIFECYCLE_STATE_INCORRECT,
+  TDX_TD_ASSOCIATED_PAGES_EXIST,
   TDX_OP_STATE_INCORRECT,
   TDX_OPERAND_INVALID,
   TDX_PAGE_METADATA_INCORRECT,
@@ -83,7 +84,9 @@ export interface SeamcallOut {
 export type AcceptOut = SeamcallOut & { eptViolation: boolean };
 
 export type SeptState = 'FREE' | 'NL_MAPPED' | 'NL_BLOCKED' | 'MAPPED' | 'BLOCKED' | 'PENDING' | 'PENDING_BLOCKED';
-export type PamtOwner = 'NDA' | 'SEPT' | 'GUEST';
+/** TD control pages: the TDR, the TDCS pages, and per vCPU the TDVPR and TDCX pages. */
+export type ControlPageType = 'TDR' | 'TDCS' | 'TDVPR' | 'TDCX';
+export type PamtOwner = 'NDA' | 'SEPT' | 'GUEST' | ControlPageType;
 export interface PamtEntry {
   owner: PamtOwner;
   bepoch: number | null;
@@ -119,6 +122,8 @@ export interface InjectStatusSpec {
   status: bigint;
   gpa?: number;
   pfn?: number;
+  /** Only calls on a page the module holds as this PAMT type (e.g. 'SEPT': an S-EPT page). */
+  owner?: PamtOwner;
   count?: number;
 }
 
@@ -232,6 +237,7 @@ class PamtRec {
 interface Injection {
   gpa: number | undefined;
   pfn: number | undefined;
+  owner?: PamtOwner | undefined;
   remaining: number;
   status: bigint;
 }
@@ -286,6 +292,8 @@ export class TdxModule {
   private readonly root: SeptPage;
   private readonly pamtMap = new Map<number, PamtRec>();
   private readonly septPfns = new Set<number>();
+  /** PAMT of the TD's control pages (no S-EPT entry points at them). */
+  private readonly controlPages = new Map<number, ControlPageType>();
 
   /** Epoch each vCPU entered with, -1 when outside the guest. */
   private readonly vcpuEpochs: Float64Array;
@@ -330,6 +338,7 @@ export class TdxModule {
       const inj = list[i]!;
       if (inj.gpa !== undefined && inj.gpa !== gpa) continue;
       if (inj.pfn !== undefined && inj.pfn !== pfn) continue;
+      if (inj.owner !== undefined && (pfn === undefined || this.pamt(pfn).owner !== inj.owner)) continue;
       inj.remaining--;
       if (inj.remaining <= 0) {
         list.splice(i, 1);
@@ -615,6 +624,14 @@ export class TdxModule {
     const inj = this.injected('TDH.PHYMEM.PAGE.RECLAIM', undefined, pfn);
     if (inj !== undefined) return out(inj);
     if (!validPfn(pfn)) return out(TDX_OPERAND_INVALID);
+    const ctl = this.controlPages.get(pfn);
+    if (ctl !== undefined) {
+      if (!this.isTeardown()) return out(TDX_LIFECYCLE_STATE_INCORRECT);
+      // the TDR goes last: TDR.CHLDCNT counts every other page the TD still owns
+      if (ctl === 'TDR' && this.pamtMap.size + this.controlPages.size > 1) return out(TDX_TD_ASSOCIATED_PAGES_EXIST);
+      this.controlPages.delete(pfn);
+      return OK;
+    }
     const rec = this.pamtMap.get(pfn);
     if (rec === undefined) return out(TDX_PAGE_METADATA_INCORRECT);
     if (rec.head !== pfn) return out(TDX_OPERAND_INVALID);
@@ -623,6 +640,31 @@ export class TdxModule {
     const n = rec.size === 2 ? ENTRIES : 1;
     for (let k = 0; k < n; k++) this.pamtMap.delete(pfn + k);
     if (rec.owner === OWNER_SEPT) this.septPfns.delete(pfn);
+    return OK;
+  }
+
+  /**
+   * TDH.PHYMEM.PAGE.WBINVD of a page keyed with the global TDX KeyID (the TDR once
+   * reclaimed): the page must be NDA; the TD's lifecycle does not matter.
+   */
+  tdhPhymemPageWbinvdGlobal(pfn: number): SeamcallOut {
+    const inj = this.injected('TDH.PHYMEM.PAGE.WBINVD', undefined, pfn);
+    if (inj !== undefined) return out(inj);
+    if (!validPfn(pfn)) return out(TDX_OPERAND_INVALID);
+    if (this.ownedByModule(pfn)) return out(TDX_PAGE_METADATA_INCORRECT);
+    return OK;
+  }
+
+  /**
+   * TDH.MNG.CREATE (the TDR), TDH.MNG.ADDCX (TDCS), TDH.VP.CREATE (TDVPR), TDH.VP.ADDCX
+   * (TDCX), as KVM_TDX_INIT_VM / KVM_TDX_INIT_VCPU did before the TD ran: the page, which
+   * must be NDA, becomes a control page of the TD (the TDR first).
+   */
+  addControlPage(pfn: number, type: ControlPageType): SeamcallOut {
+    if (!validPfn(pfn)) return out(TDX_OPERAND_INVALID);
+    if (this.ownedByModule(pfn)) return out(TDX_PAGE_METADATA_INCORRECT);
+    if (type !== 'TDR' && ![...this.controlPages.values()].includes('TDR')) return out(TDX_OPERAND_INVALID);
+    this.controlPages.set(pfn, type);
     return OK;
   }
 
@@ -763,6 +805,7 @@ export class TdxModule {
     this.addInjection(spec.kind, {
       gpa: spec.gpa,
       pfn: spec.pfn,
+      owner: spec.owner,
       remaining: spec.count ?? 1,
       status: BigInt.asUintN(64, spec.status),
     });
@@ -791,13 +834,15 @@ export class TdxModule {
   // -------------------------------------------------------------- inspection
 
   pamt(pfn: number): PamtEntry {
+    const ctl = this.controlPages.get(pfn);
+    if (ctl !== undefined) return { owner: ctl, bepoch: null };
     const rec = this.pamtMap.get(pfn);
     if (rec === undefined) return { owner: 'NDA', bepoch: null };
     return { owner: rec.owner === OWNER_SEPT ? 'SEPT' : 'GUEST', bepoch: rec.bepoch < 0 ? null : rec.bepoch };
   }
 
   ownedByModule(pfn: number): boolean {
-    return this.pamtMap.has(pfn);
+    return this.pamtMap.has(pfn) || this.controlPages.has(pfn);
   }
 
   /** The entry at (gpa, level), or null if the walk does not reach that level. Pure. */
@@ -897,7 +942,7 @@ export class TdxModule {
     tree: SeptTree;
     pamt: { pfn: number; owner: PamtOwner; bepoch: number | null }[];
   } {
-    const pfns = [...this.pamtMap.keys()].sort((a, b) => a - b);
+    const pfns = [...this.pamtMap.keys(), ...this.controlPages.keys()].sort((a, b) => a - b);
     return {
       opState: this._opState,
       lifecycle: this._lifecycle,

@@ -13,6 +13,7 @@ export const KVM_REQ_MMU_FREE_OBSOLETE_ROOTS = 'KVM_REQ_MMU_FREE_OBSOLETE_ROOTS'
 /** The "no range yet" value of mmu_invalidate_range_start/end (INVALID_GPA). */
 export const INVALID_GFN = -1;
 
+export const TD_STATE_UNINITIALIZED = 'TD_STATE_UNINITIALIZED';
 export const TD_STATE_INITIALIZED = 'TD_STATE_INITIALIZED';
 export const TD_STATE_RUNNABLE = 'TD_STATE_RUNNABLE';
 
@@ -26,8 +27,15 @@ export interface KvmMemorySlot {
   invalid: boolean;
 }
 
+/** struct vcpu_tdx: the vCPU's control pages (TDVPR, TDCX), null once reclaimed. */
+export interface VcpuTdx {
+  tdvpr_page: number | null;
+  tdcx_pages: (number | null)[];
+}
+
 export interface KvmVcpu {
   vcpu_id: number;
+  tdx: VcpuTdx;
   requests: Set<string>;
   /** tdp root (direct/shared) and mirror root of this vCPU's MMU. */
   root: KvmMmuPage | null;
@@ -35,7 +43,10 @@ export interface KvmVcpu {
 }
 
 export interface KvmTdx {
-  state: typeof TD_STATE_INITIALIZED | typeof TD_STATE_RUNNABLE;
+  state: typeof TD_STATE_UNINITIALIZED | typeof TD_STATE_INITIALIZED | typeof TD_STATE_RUNNABLE;
+  /** The TD's control pages (TDR, TDCS), null once reclaimed. */
+  tdr_page: number | null;
+  tdcs_pages: (number | null)[];
   hkid_assigned: boolean;
   /** Set while tdh_do_no_vcpus() retries: vCPUs may not enter the guest. */
   wait_for_sept_zap: boolean;
@@ -76,7 +87,9 @@ export class Kvm {
    */
   readonly private_at_creation: Array<{ start: number; end: number }> = [];
   readonly mem_attr_private = new Map<number, boolean>();
-  readonly tdx: KvmTdx = { state: TD_STATE_INITIALIZED, hkid_assigned: true, wait_for_sept_zap: false, page_add_src: null };
+  readonly tdx: KvmTdx = {
+    state: TD_STATE_INITIALIZED, tdr_page: null, tdcs_pages: [], hkid_assigned: true, wait_for_sept_zap: false, page_add_src: null,
+  };
   readonly arch: KvmArch;
   /** EPT A/D bits in use (kvm_ad_enabled). */
   readonly ad_enabled: boolean;
@@ -111,7 +124,7 @@ export class Kvm {
     this.ad_enabled = opts.ad_enabled;
     this.sept_ve_disable = opts.sept_ve_disable ?? false;
     for (let i = 0; i < opts.nr_vcpus; i++) {
-      this.vcpus.push({ vcpu_id: i, requests: new Set(), root: null, mirror_root: null });
+      this.vcpus.push({ vcpu_id: i, tdx: { tdvpr_page: null, tdcx_pages: [] }, requests: new Set(), root: null, mirror_root: null });
     }
   }
 }

@@ -37,6 +37,8 @@ export interface TdxApi {
   tdx_vcpu_run(kvm: Kvm, vcpu: KvmVcpu): Gen<string>;
   tdx_handle_ept_violation(kvm: Kvm, vcpu: KvmVcpu, gpa: number, pending_ept_violation: boolean): Gen<number>;
   tdx_mmu_release_hkid(kvm: Kvm): Gen;
+  tdx_vcpu_free(kvm: Kvm, vcpu: KvmVcpu): Gen;
+  tdx_vm_destroy(kvm: Kvm): Gen;
 }
 
 export interface StepKernel {

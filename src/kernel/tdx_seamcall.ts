@@ -79,6 +79,13 @@ export function* tdh_phymem_page_wbinvd_hkid(pfn: number): Gen<TdxErr> {
   return done('TDH.PHYMEM.PAGE.WBINVD', out, { page: pfn });
 }
 
+/** WBINVD of the TDR page keyed with the global TDX KeyID (the TD's HKID is gone by then). */
+export function* tdh_phymem_page_wbinvd_tdr(tdr: number): Gen<TdxErr> {
+  if (preemptible) yield 'seamcall';
+  const out = ctx().hw.tdhPhymemPageWbinvdGlobal(tdr);
+  return done('TDH.PHYMEM.PAGE.WBINVD', out, { page: tdr });
+}
+
 export function* tdh_phymem_page_reclaim(page: number): Gen<TdxErr> {
   if (preemptible) yield 'seamcall';
   const out = ctx().hw.tdhPhymemPageReclaim(page);

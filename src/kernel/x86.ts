@@ -38,7 +38,9 @@ export function* kvm_destroy_vm(kvm: Kvm): Gen {
   yield* kvm_mmu_zap_all(kvm);
   for (const vcpu of kvm.vcpus) {
     yield* kvm_mmu_unload(kvm, vcpu);
+    yield* tdx(kvm).tdx_vcpu_free(kvm, vcpu);
     yield* kvm_mmu_destroy(kvm, vcpu);
   }
   yield* kvm_mmu_uninit_vm(kvm);
+  yield* tdx(kvm).tdx_vm_destroy(kvm);
 }

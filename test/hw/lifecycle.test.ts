@@ -150,3 +150,62 @@ describe('lifecycle / release HKID', () => {
     expect(snap(m)).toContain('"lifecycle":"TEARDOWN"');
   });
 });
+
+describe('TD control pages (TDR, TDCS, TDVPR, TDCX)', () => {
+  function withControlPages(): { m: ReturnType<typeof mk>; tdr: number; tdcs: number; tdvpr: number } {
+    const m = mk();
+    const tdr = 0x5000, tdcs = 0x5001, tdvpr = 0x5002;
+    expectOk(m.addControlPage(tdr, 'TDR'));
+    expectOk(m.addControlPage(tdcs, 'TDCS'));
+    expectOk(m.addControlPage(tdvpr, 'TDVPR'));
+    return { m, tdr, tdcs, tdvpr };
+  }
+
+  it('a control page must be NDA, and the TDR comes first', () => {
+    const m = mk();
+    expectRejected(m, S.TDX_OPERAND_INVALID, () => m.addControlPage(0x5001, 'TDCS'));
+    expectOk(m.addControlPage(0x5000, 'TDR'));
+    expectRejected(m, S.TDX_PAGE_METADATA_INCORRECT, () => m.addControlPage(0x5000, 'TDCX'));
+    expect(m.pamt(0x5000).owner).toBe('TDR');
+    expect(m.ownedByModule(0x5000)).toBe(true);
+  });
+
+  it('RECLAIM of a control page before TEARDOWN -> TDX_LIFECYCLE_STATE_INCORRECT', () => {
+    const { m, tdcs, tdr } = withControlPages();
+    expectRejected(m, S.TDX_LIFECYCLE_STATE_INCORRECT, () => m.tdhPhymemPageReclaim(tdcs));
+    expectRejected(m, S.TDX_LIFECYCLE_STATE_INCORRECT, () => m.tdhPhymemPageReclaim(tdr));
+  });
+
+  it('RECLAIM of the TDR while the TD owns another page -> TDX_TD_ASSOCIATED_PAGES_EXIST; last, it succeeds', () => {
+    const { m, tdr, tdcs, tdvpr } = withControlPages();
+    expectOk(m.releaseHkid());
+    expectRejected(m, S.TDX_TD_ASSOCIATED_PAGES_EXIST, () => m.tdhPhymemPageReclaim(tdr));
+    expectOk(m.tdhPhymemPageReclaim(tdcs));
+    expectRejected(m, S.TDX_TD_ASSOCIATED_PAGES_EXIST, () => m.tdhPhymemPageReclaim(tdr));
+    expectOk(m.tdhPhymemPageReclaim(tdvpr));
+    expectOk(m.tdhPhymemPageReclaim(tdr));
+    expect(m.ownedByModule(tdr)).toBe(false);
+    expectRejected(m, S.TDX_PAGE_METADATA_INCORRECT, () => m.tdhPhymemPageReclaim(tdr));
+  });
+
+  it('WBINVD with the global KeyID needs an NDA page, whatever the lifecycle', () => {
+    const { m, tdr, tdcs, tdvpr } = withControlPages();
+    expectRejected(m, S.TDX_PAGE_METADATA_INCORRECT, () => m.tdhPhymemPageWbinvdGlobal(tdr));
+    expectOk(m.tdhPhymemPageWbinvdGlobal(0x6000));
+    expectOk(m.releaseHkid());
+    for (const p of [tdcs, tdvpr, tdr]) expectOk(m.tdhPhymemPageReclaim(p));
+    expectOk(m.tdhPhymemPageWbinvdGlobal(tdr));
+    // the TD's own key is gone: WBINVD keyed with it is refused (simulator rule)
+    expectRejected(m, S.TDX_TD_KEYS_NOT_CONFIGURED, () => m.tdhPhymemPageWbinvd(tdr));
+  });
+
+  it('an injection restricted to a PAMT type hits only calls on such a page', () => {
+    const { m, tdcs } = withControlPages();
+    expectOk(m.releaseHkid());
+    m.injectStatus({ kind: 'TDH.PHYMEM.PAGE.RECLAIM', status: S.TDX_PAGE_METADATA_INCORRECT, owner: 'TDVPR' });
+    expectOk(m.tdhPhymemPageReclaim(tdcs));
+    expect(m.pendingInjections()).toBe(1);
+    expect(m.tdhPhymemPageReclaim(0x5002).status).toBe(S.TDX_PAGE_METADATA_INCORRECT);
+    expect(m.pendingInjections()).toBe(0);
+  });
+});

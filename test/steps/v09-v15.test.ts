@@ -196,7 +196,9 @@ describe.skipIf(!registered(11))('step 11: hoist tdx_sept_remove_private_spte() 
 
   it('assumption v11-remove-stays-void: a refused removal is still traced and counted (teardown-leaf-left)', () => {
     const o = obs('teardown-leaf-left', 11);
-    expect(diag(o, 'bug')).toEqual(['tdx_sept_remove_private_spte: !is_hkid_assigned(to_kvm_tdx(kvm))']);
+    expect(diag(o, 'bug')).toEqual([
+      'tdx_sept_remove_private_spte: !is_hkid_assigned(to_kvm_tdx(kvm))', '__tdx_reclaim_page: TDX_BUG_ON(TDH_PHYMEM_PAGE_RECLAIM)',
+    ]);
     expect(traced(o)).toContain('0x1/L1 LEAF>FROZEN');
     expect(o.final.stats.leaves4k).toBe(0);
   });
@@ -223,6 +225,7 @@ describe.skipIf(!registered(12))('step 12: drop kvm_x86_ops.remove_external_spte
     expect(diag(b, 'bug')).toEqual([
       'tdx_sept_remove_private_spte: !is_hkid_assigned(to_kvm_tdx(kvm))',
       'handle_changed_spte: __handle_changed_spte(kvm, sp, gfn, old_spte, new_spte, level, shared) (silent)',
+      '__tdx_reclaim_page: TDX_BUG_ON(TDH_PHYMEM_PAGE_RECLAIM)',
     ]);
     expect(seamcalls(b)).toEqual(seamcalls(a));
   });
@@ -298,7 +301,7 @@ describe.skipIf(!registered(15))('step 15: move external page table freeing to T
     const ev = events(o).filter((e) => e.kind === 'seamcall' || e.kind === 'free' || e.kind === 'tracepoint');
     const out: string[] = [];
     ev.forEach((e, i) => {
-      if (e.kind !== 'seamcall' || e.name !== 'TDH.PHYMEM.PAGE.RECLAIM') return;
+      if (e.kind !== 'seamcall' || e.name !== 'TDH.PHYMEM.PAGE.RECLAIM' || !String(e.page).startsWith('sept.')) return;
       const next = ev[i + 1];
       const freed = next?.kind === 'free' && next.page === e.page && next.what === 'external_spt';
       out.push(`${String(e.status)}: ${freed ? `freed by ${String(next!.site)}` : 'not freed here'}`);

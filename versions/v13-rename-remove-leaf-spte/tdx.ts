@@ -11,13 +11,14 @@ import { spte_to_child_sp } from '../../src/kernel/mmu_page.ts';
 import { is_last_spte, is_shadow_present_pte, PG_LEVEL_4K, spte_to_pfn, VMX_EPT_RWX_MASK } from '../../src/kernel/spte.ts';
 import {
   tdh_mem_page_add, tdh_mem_page_aug, tdh_mem_page_remove, tdh_mem_range_block, tdh_mem_sept_add, tdh_mem_track,
-  tdh_mng_key_freeid, tdh_mr_finalize, tdh_phymem_page_reclaim, tdh_phymem_page_wbinvd_hkid, tdh_vp_enter,
+  tdh_mng_key_freeid, tdh_mr_finalize, tdh_phymem_page_wbinvd_tdr, tdh_phymem_page_reclaim, tdh_phymem_page_wbinvd_hkid, tdh_vp_enter,
   tdx_operand_busy, type TdxErr,
 } from '../../src/kernel/tdx_seamcall.ts';
 import { kvm_ops_update } from './x86_ops.ts';
 import { kvm_mmu_page_fault, kvm_tdp_mmu_map_private_pfn } from '../../src/kernel/mmu.ts';
 import { kvm_gmem_populate } from '../../src/kernel/guest_memfd.ts';
-import { kvm_vm_dead } from '../../src/kernel/kvm.ts';
+import { free_page } from '../../src/kernel/page_alloc.ts';
+import { kvm_vm_dead, TD_STATE_UNINITIALIZED } from '../../src/kernel/kvm.ts';
 import { mutex_lock, mutex_unlock } from '../../src/kernel/lock.ts';
 import { EINVAL } from '../../src/kernel/mmu_internal.ts';
 import { TDX_FLUSHVP_NOT_DONE } from '../../src/hw/status.ts';
@@ -69,6 +70,60 @@ function* tdx_reclaim_page(page: number): Gen<number> {
   const r = yield* __tdx_reclaim_page(page);
   if (!r) tdx_quirk_reset_paddr(page);
   return r;
+}
+
+/** A control page the module will not give back is leaked: the kernel cannot use it safely. */
+function* tdx_reclaim_control_page(ctrl_page: number): Gen {
+  if (yield* tdx_reclaim_page(ctrl_page)) return;
+  free_page(ctrl_page, 'tdx_reclaim_control_page');
+}
+
+/**
+ * The TD's own pages, once the HKID is released (otherwise they leak quietly): the TDCS
+ * pages, then the TDR, which the module gives back only when it owns nothing else of
+ * the TD, and whose cache lines are then written back with the global KeyID.
+ */
+function* tdx_reclaim_td_control_pages(kvm: Kvm): Gen {
+  const site = 'tdx_reclaim_td_control_pages';
+  if (is_hkid_assigned(kvm)) return;
+
+  for (let i = 0; i < kvm.tdx.tdcs_pages.length; i++) {
+    const page = kvm.tdx.tdcs_pages[i];
+    if (page === null || page === undefined) continue;
+    yield* tdx_reclaim_control_page(page);
+    kvm.tdx.tdcs_pages[i] = null;
+  }
+
+  const tdr = kvm.tdx.tdr_page;
+  if (tdr === null) return;
+  if (yield* __tdx_reclaim_page(tdr)) return;
+
+  const err = yield* tdh_phymem_page_wbinvd_tdr(tdr);
+  if (TDX_BUG_ON(err.err, 'TDH_PHYMEM_PAGE_WBINVD', kvm, site)) return;
+  tdx_quirk_reset_paddr(tdr);
+  free_page(tdr, site);
+  kvm.tdx.tdr_page = null;
+}
+
+/** tdx_vm_destroy(): the last of a TD, after its vCPUs and page tables. */
+export function* tdx_vm_destroy(kvm: Kvm): Gen {
+  yield* tdx_reclaim_td_control_pages(kvm);
+  kvm.tdx.state = TD_STATE_UNINITIALIZED;
+}
+
+/** tdx_vcpu_free(): after the HKID release, the vCPU's TDCX pages, then its TDVPR (otherwise they leak quietly). */
+export function* tdx_vcpu_free(kvm: Kvm, vcpu: KvmVcpu): Gen {
+  if (is_hkid_assigned(kvm)) return;
+  for (let i = 0; i < vcpu.tdx.tdcx_pages.length; i++) {
+    const page = vcpu.tdx.tdcx_pages[i];
+    if (page === null || page === undefined) continue;
+    yield* tdx_reclaim_control_page(page);
+    vcpu.tdx.tdcx_pages[i] = null;
+  }
+  if (vcpu.tdx.tdvpr_page !== null) {
+    yield* tdx_reclaim_control_page(vcpu.tdx.tdvpr_page);
+    vcpu.tdx.tdvpr_page = null;
+  }
 }
 
 /** MOVDIR64B clearing, needed only on parts with the partial-write erratum (not modelled). */
