@@ -6,6 +6,7 @@ import { replay } from '../../harness/replay.ts';
 import { parseTrace, resolveTrace } from '../../harness/trace.ts';
 import type { Observation } from '../../harness/observation.ts';
 import type { ObsEvent } from '../../src/kernel/context.ts';
+import type { TraceOp } from '../../src/trace_types.ts';
 
 const ENDS = [0, STEPS.length - 1] as const;
 
@@ -152,6 +153,33 @@ describe.each(ENDS)('kernel paths on step %i', (step) => {
     const del = trace(o, (e) => e.op === 'memslot_delete#0' && (e.kind === 'seamcall' || e.kind === 'tracepoint'));
     expect(del[0]).toMatchObject({ kind: 'tracepoint', gfn: '0x3', level: 1, old: 'LEAF', new: 'NONPRESENT' });
     expect(del.findIndex((e) => e.kind === 'seamcall')).toBeGreaterThan(0);
+  });
+});
+
+describe.each(ENDS)('kernel paths on step %i, built in the test', (step) => {
+  const F = (gpa: number, vcpu = 0) => ({ op: 'fault' as const, vcpu, gpa });
+  function build(ops: TraceOp[][], vm: Record<string, unknown> = {}): Observation {
+    const text = JSON.stringify({ name: 'built', vm, threads: ops.map((o, i) => ({ name: `t${i}`, ops: o })) });
+    return replay(parseTrace(text, 'built'), STEPS[step]!);
+  }
+
+  it('populate maps with prefetch: the mirror leaf starts old, a faulted one young', () => {
+    const o = build([[{ op: 'populate', gpa: 0x1000 }, { op: 'finalize' }, F(0x2000)]], { td: 'initialized' });
+    const leaf = (gpa: string) => o.final.mirror.find((m) => m.gpa === gpa && m.kind === 'LEAF');
+    expect(leaf('0x1000')?.accessed).toBe(false);
+    expect(leaf('0x2000')?.accessed).toBe(true);
+  });
+
+  it('fast zap invalidates only direct roots and tells every vCPU to drop them; the next entry loads a new one', () => {
+    const shared = 0x800010000000; // host memory behind slot 1 (no guest_memfd)
+    const o = build([[F(shared), { op: 'fast_zap' }, F(shared)]], {
+      memslots: [{ id: 0, gpa: 0, npages: 4096, gmem: true }, { id: 1, gpa: 0x10000000, npages: 16, gmem: false }],
+    });
+    const kicks = trace(o, (e) => e.kind === 'kick').map((e) => `${e.op} ${e.request}`);
+    expect(kicks).toEqual(['fast_zap#1 KVM_REQ_MMU_FREE_OBSOLETE_ROOTS']);
+    expect(results(o)).toEqual(['fault#0=RET_PF_FIXED', 'fast_zap#1=0', 'fault#2=RET_PF_FIXED']);
+    // the second fault maps through a new direct root: a new top-level table
+    expect(o.final.direct.filter((d) => d.level === 4).map((d) => d.page)).toEqual(['direct.L3@0x0#2']);
   });
 });
 

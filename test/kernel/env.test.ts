@@ -112,6 +112,53 @@ describe('mmu_lock and lockdep', () => {
     expect(order.slice(0, 2)).toEqual(['r0+', 'r1+']);
   });
 
+  it('qrwlock: a reader that comes while a writer waits queues behind the writer', () => {
+    const order: string[] = [];
+    function* reader(name: string, work: number): Gen {
+      yield* read_lock(kvm.mmu_lock);
+      order.push(`${name}+`);
+      for (let i = 0; i < work; i++) yield 'work';
+      order.push(`${name}-`);
+      yield* read_unlock(kvm.mmu_lock);
+    }
+    function* writer(): Gen {
+      yield* write_lock(kvm.mmu_lock);
+      order.push('w+');
+      yield 'work';
+      order.push('w-');
+      yield* write_unlock(kvm.mmu_lock);
+    }
+    // r0 holds the lock, the writer starts waiting, then r1 arrives: r1 must not overtake
+    const end = runThreads(c, [thread(0, reader('r0', 3)), thread(1, writer()), thread(2, reader('r1', 1))], [0, 0, 1, 1, 2, 2, 0, 0, 0, 0], 100);
+    expect(end.end).toBe('completed');
+    expect(order).toEqual(['r0+', 'r0-', 'w+', 'w-', 'r1+', 'r1-']);
+    expect(kvm.mmu_lock.queue).toEqual([]);
+    expect(kvm.mmu_lock.writer_waiting).toBe(false);
+  });
+
+  it('a spinning thread lets a thread blocked on a lock re-check it once the lock is free', () => {
+    // t0 spins (cond_resched) until t2 has run; t2 queued for the read lock behind t1's
+    // write lock; t1 is itself waiting for the lock to be free again: t2 must get its turn
+    let t2done = false;
+    function* spinner(): Gen {
+      while (!t2done) yield 'cond_resched';
+    }
+    function* w(): Gen {
+      yield* write_lock(kvm.mmu_lock);
+      yield 'work';
+      yield* write_unlock(kvm.mmu_lock);
+    }
+    function* r(): Gen {
+      yield* read_lock(kvm.mmu_lock);
+      t2done = true;
+      yield* read_unlock(kvm.mmu_lock);
+    }
+    const runs = [thread(0, spinner()), thread(1, w()), thread(2, r())];
+    for (const x of runs) x.thread.inOp = true;
+    expect(runThreads(c, runs, [1, 1, 2, 2, 0], 1000).end).toBe('completed');
+    expect(t2done).toBe(true);
+  });
+
   it('a thread that waits forever is a deadlock, not a hang', () => {
     function* holder(): Gen {
       yield* write_lock(kvm.mmu_lock);
@@ -202,5 +249,35 @@ describe('SPTE encoding (Linux 7.1 values)', () => {
     const tracked = spte.mark_spte_for_access_track(noad);
     expect(spte.is_shadow_present_pte(tracked)).toBe(true); // bit 11 survives access tracking
     expect(tracked & spte.VMX_EPT_RWX_MASK).toBe(0n);
+  });
+
+  it('make_spte(prefetch): a prefetched leaf starts old (A/D on) or access-tracked (A/D off), Dirty either way', () => {
+    const pre = spte.make_spte(7, 1, true, true);
+    expect(spte.is_accessed_spte(pre)).toBe(false);
+    expect(pre & spte.shadow_dirty_mask).toBe(spte.shadow_dirty_mask);
+    expect(pre & spte.VMX_EPT_RWX_MASK).toBe(spte.VMX_EPT_RWX_MASK);
+    const preNoAd = spte.make_spte(7, 1, false, true);
+    expect(spte.is_access_track_spte(preNoAd)).toBe(true);
+    expect(spte.is_accessed_spte(spte.make_spte(7, 1, false))).toBe(true);
+  });
+
+  it('spte_needs_atomic_update: A/D-disabled, fast-PF-writable or Dirty-less writable leaves; never for Accessed alone', () => {
+    const leaf = spte.make_spte(7, 1, true);
+    expect(spte.spte_needs_atomic_update(leaf)).toBe(false);
+    expect(spte.spte_needs_atomic_update(leaf & ~spte.shadow_accessed_mask)).toBe(false);
+    expect(spte.spte_needs_atomic_update(leaf & ~spte.shadow_dirty_mask)).toBe(true);
+    expect(spte.spte_needs_atomic_update(leaf & ~spte.VMX_EPT_WRITABLE_MASK)).toBe(true); // MMU-writable: fast PF may set W
+    expect(spte.spte_needs_atomic_update(spte.make_spte(7, 1, false))).toBe(true);
+  });
+
+  it('a TD\'s MMIO SPTE is the GPA with MMIO value 0 (no RWX, no suppress-#VE): a #VE reaches the guest', () => {
+    const mmio = spte.make_mmio_spte(0x12345);
+    expect(spte.is_mmio_spte(mmio)).toBe(true);
+    expect(spte.is_shadow_present_pte(mmio)).toBe(false);
+    expect(spte.is_ept_ve_possible(mmio)).toBe(true);
+    expect(spte.is_mmio_spte(spte.SHADOW_NONPRESENT_VALUE)).toBe(false);
+    expect(spte.is_mmio_spte(spte.FROZEN_SPTE)).toBe(false);
+    expect(spte.is_ept_ve_possible(spte.SHADOW_NONPRESENT_VALUE)).toBe(false);
+    expect(spte.is_ept_ve_possible(0x6n)).toBe(false); // VMX's misconfig MMIO value
   });
 });
