@@ -12,9 +12,17 @@ import {
 import { lockdep_assert_held, mutex_lock, mutex_unlock, read_lock, read_unlock, write_lock, write_unlock } from './lock.ts';
 import {
   EAGAIN, EFAULT, EIO, gpa_to_natural_gfn, KVM_DIRECT_ROOTS, KVM_FILTER_PRIVATE, KVM_FILTER_SHARED, kvm_is_addr_direct,
-  RET_PF_CONTINUE, RET_PF_EMULATE, RET_PF_FIXED, RET_PF_INVALID, RET_PF_RETRY, type KvmGfnRange, type KvmPageFault,
+  RET_PF_CONTINUE, RET_PF_EMULATE, RET_PF_FIXED, RET_PF_INVALID, RET_PF_RETRY, RET_PF_SPURIOUS, type KvmGfnRange,
+  type KvmPageFault, is_access_allowed, PFERR_FETCH_MASK, PFERR_PRESENT_MASK, PFERR_PRIVATE_ACCESS, PFERR_WRITE_MASK, ret_pf_name,
 } from './mmu_internal.ts';
-import { PG_LEVEL_4K } from './spte.ts';
+import {
+  FROZEN_SPTE, is_access_track_spte, is_last_spte, is_mmu_writable_spte, is_shadow_present_pte, PG_LEVEL_4K, restore_acc_track_spte,
+  shadow_accessed_mask, spte_ad_enabled, VMX_EPT_WRITABLE_MASK,
+} from './spte.ts';
+import { sptep_to_sp } from './mmu_page.ts';
+import { rcu_read_lock, rcu_read_unlock } from './rcu.ts';
+import { try_cmpxchg64, type Sptep } from './tdp_iter.ts';
+import { trace_fast_page_fault } from './tracepoints.ts';
 import { tdp_mmu } from './step_kernel.ts';
 import {
   kvm_flush_remote_tlbs, kvm_flush_remote_tlbs_range, kvm_mmu_invalidate_end, kvm_mmu_invalidate_range_add,
@@ -128,8 +136,79 @@ function is_page_fault_stale(kvm: Kvm, vcpu: KvmVcpu, fault: KvmPageFault): bool
   return fault.slot !== null && mmu_invalidate_retry_gfn(kvm, fault.mmu_seq, fault.gfn);
 }
 
+/**
+ * page_fault_can_be_fast(): only a fault whose private/shared view matches the gfn, and
+ * then a write to a present SPTE (it may be made writable), or, without A/D bits, any
+ * access to an access-tracked (non-present to the CPU) SPTE. A TD's private faults are
+ * reported not-present with A/D bits on: never fast.
+ */
+function page_fault_can_be_fast(kvm: Kvm, fault: KvmPageFault): boolean {
+  if (fault.is_private !== kvm_mem_is_private(kvm, fault.gfn)) return false;
+  if (!fault.present) return !kvm.ad_enabled;
+  return fault.write;
+}
+
+/** fast_pf_fix_direct_spte(): one cmpxchg; a lost race is retried by the caller. */
+function* fast_pf_fix_direct_spte(sptep: Sptep, old_spte: bigint, new_spte: bigint): Gen<boolean> {
+  return yield* try_cmpxchg64(sptep, { v: old_spte }, new_spte);
+}
+
+/**
+ * fast_page_fault(): without mmu_lock, on the vCPU's direct root, restore an
+ * access-tracked SPTE or make a writable one writable, with one cmpxchg; RET_PF_INVALID
+ * sends the fault down the slow path.
+ */
+function* fast_page_fault(kvm: Kvm, vcpu: KvmVcpu, fault: KvmPageFault): Gen<number> {
+  let ret = RET_PF_INVALID;
+  let spte = FROZEN_SPTE;
+  let level: number | null = null;
+  let fixed = spte;
+  let retry_count = 0;
+
+  if (!page_fault_can_be_fast(kvm, fault)) return ret;
+
+  rcu_read_lock(); // walk_shadow_page_lockless_begin()
+  for (;;) {
+    const last = yield* tdp_mmu(kvm).kvm_tdp_mmu_fast_pf_get_last_sptep(kvm, vcpu, fault.gfn);
+    // no SPTE at all: as if FROZEN, so the slow path sorts it out
+    if (WARN_ON_ONCE(last === null, 'fast_page_fault', '!sptep') || last === null) spte = FROZEN_SPTE;
+    else spte = last.spte;
+    if (last === null || !is_shadow_present_pte(spte)) break;
+
+    const sp = sptep_to_sp(last.sptep);
+    level = sp.role.level;
+    if (!is_last_spte(spte, sp.role.level)) break;
+
+    // already fixed by someone else (another vCPU, or the A/D assist): nothing to do
+    if (is_access_allowed(fault, spte)) {
+      ret = RET_PF_SPURIOUS;
+      break;
+    }
+
+    let new_spte = spte;
+    if (!spte_ad_enabled(spte) && is_access_track_spte(spte)) new_spte = restore_acc_track_spte(new_spte) | shadow_accessed_mask;
+    if (fault.write && is_mmu_writable_spte(spte)) new_spte |= VMX_EPT_WRITABLE_MASK;
+
+    if (new_spte === spte || !is_access_allowed(fault, new_spte)) break;
+
+    if (yield* fast_pf_fix_direct_spte(last.sptep, spte, new_spte)) {
+      fixed = new_spte;
+      ret = RET_PF_FIXED;
+      break;
+    }
+    if (++retry_count > 4) break; // pr_warn_once: too many retries
+  }
+  // the tracepoint shows the SPTE as it is now: the fixed value after a successful cmpxchg
+  trace_fast_page_fault(fault.gfn, level, spte, ret === RET_PF_FIXED ? fixed : spte, ret_pf_name(ret));
+  rcu_read_unlock();
+  return ret;
+}
+
 function* kvm_tdp_mmu_page_fault(kvm: Kvm, vcpu: KvmVcpu, fault: KvmPageFault): Gen<number> {
-  let r = kvm_mmu_faultin_pfn(kvm, fault);
+  let r = yield* fast_page_fault(kvm, vcpu, fault);
+  if (r !== RET_PF_INVALID) return r;
+
+  r = kvm_mmu_faultin_pfn(kvm, fault);
   if (r !== RET_PF_CONTINUE) return r;
 
   r = RET_PF_RETRY;
@@ -139,12 +218,14 @@ function* kvm_tdp_mmu_page_fault(kvm: Kvm, vcpu: KvmVcpu, fault: KvmPageFault): 
   return r;
 }
 
-function new_fault(kvm: Kvm, gpa: number, prefetch: boolean): KvmPageFault {
+/** kvm_mmu_do_page_fault()'s struct kvm_page_fault, from the error code. */
+function new_fault(kvm: Kvm, gpa: number, error_code: number, prefetch: boolean): KvmPageFault {
   const gfn = gpa_to_natural_gfn(kvm, gpa);
+  const has = (bit: number): boolean => Math.floor(error_code / bit) % 2 === 1;
   return {
-    addr: gpa, gfn, is_private: !kvm_is_addr_direct(kvm, gpa), write: true, prefetch,
+    addr: gpa, gfn, is_private: has(PFERR_PRIVATE_ACCESS), write: has(PFERR_WRITE_MASK), prefetch,
     goal_level: PG_LEVEL_4K, req_level: PG_LEVEL_4K, huge_page_disallowed: false, slot: gfn_to_memslot(kvm, gfn), pfn: 0,
-    map_writable: true, mmu_seq: 0, present: false, exec: false,
+    map_writable: true, mmu_seq: 0, present: has(PFERR_PRESENT_MASK), exec: has(PFERR_FETCH_MASK),
   };
 }
 
@@ -154,9 +235,9 @@ function new_fault(kvm: Kvm, gpa: number, prefetch: boolean): KvmPageFault {
  * MMIO SPTE was installed) goes to the emulator, which refuses to emulate for a TD and
  * resumes the guest; the result is kept as RET_PF_EMULATE so a trace shows it.
  */
-export function* kvm_mmu_page_fault(kvm: Kvm, vcpu: KvmVcpu, gpa: number): Gen<number> {
+export function* kvm_mmu_page_fault(kvm: Kvm, vcpu: KvmVcpu, gpa: number, error_code: number): Gen<number> {
   if (WARN_ON_ONCE(vcpu.root === null, 'kvm_mmu_page_fault', '!VALID_PAGE(vcpu->arch.mmu->root.hpa)')) return RET_PF_RETRY;
-  const fault = new_fault(kvm, gpa, false);
+  const fault = new_fault(kvm, gpa, error_code, false);
   let r = yield* kvm_tdp_mmu_page_fault(kvm, vcpu, fault);
   // kvm_mmu_do_page_fault(): a private fault cannot be emulated
   if (r === RET_PF_EMULATE && fault.is_private) {
@@ -169,7 +250,7 @@ export function* kvm_mmu_page_fault(kvm: Kvm, vcpu: KvmVcpu, gpa: number): Gen<n
 
 /** Maps a pre-determined guest_memfd PFN before finalize (PAGE.ADD via the mirror root). */
 export function* kvm_tdp_mmu_map_private_pfn(kvm: Kvm, vcpu: KvmVcpu, gfn: number, pfn: number): Gen<number> {
-  const fault = new_fault(kvm, gfn * 4096, true);
+  const fault = new_fault(kvm, gfn * 4096, PFERR_WRITE_MASK + PFERR_PRIVATE_ACCESS, true);
   fault.pfn = pfn;
   let r: number;
 

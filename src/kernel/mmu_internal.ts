@@ -34,6 +34,21 @@ export function ret_pf_name(r: number): string {
   return r < 0 ? errno_name(r) : RET_PF_NAMES[r] ?? String(r);
 }
 
+/** Page-fault error code bits (kvm_host.h) KVM builds from an EPT violation. */
+export const PFERR_PRESENT_MASK = 1 << 0;
+export const PFERR_WRITE_MASK = 1 << 1;
+export const PFERR_USER_MASK = 1 << 2;
+export const PFERR_FETCH_MASK = 1 << 4;
+/** Bit 49: a number keeps it exactly (2 ** 49 < 2 ** 53). */
+export const PFERR_PRIVATE_ACCESS = 2 ** 49;
+
+/** EPT violation exit qualification bits (vmx.h): the access, then the entry's R/W/X. */
+export const EPT_VIOLATION_ACC_READ = 1 << 0;
+export const EPT_VIOLATION_ACC_WRITE = 1 << 1;
+export const EPT_VIOLATION_ACC_INSTR = 1 << 2;
+export const EPT_VIOLATION_PROT_SHIFT = 3;
+export const EPT_VIOLATION_PROT_MASK = 7 << EPT_VIOLATION_PROT_SHIFT;
+
 /** enum kvm_tdp_mmu_root_types */
 export const KVM_INVALID_ROOTS = 1 << 0;
 export const KVM_DIRECT_ROOTS = 1 << 1;

@@ -139,6 +139,19 @@ export function mark_spte_for_access_track(spte: bigint): bigint {
   return out;
 }
 
+/** Undo mark_spte_for_access_track(): the saved R/X bits go back into place. */
+export function restore_acc_track_spte(spte: bigint): bigint {
+  const saved = (spte >> SHADOW_ACC_TRACK_SAVED_BITS_SHIFT) & SHADOW_ACC_TRACK_SAVED_BITS_MASK;
+  let out = spte & ~VMX_EPT_RWX_MASK;
+  out &= ~(SHADOW_ACC_TRACK_SAVED_BITS_MASK << SHADOW_ACC_TRACK_SAVED_BITS_SHIFT);
+  return out | saved;
+}
+
+/** The MMU may make the SPTE writable (host- and MMU-writable), without mmu_lock. */
+export function is_mmu_writable_spte(spte: bigint): boolean {
+  return (spte & EPT_SPTE_MMU_WRITABLE) !== 0n;
+}
+
 const PAGES_PER_HPAGE = [0, 1, 512, 512 * 512, 512 * 512 * 512, 512 * 512 * 512 * 512];
 
 export function KVM_PAGES_PER_HPAGE(level: number): number {

@@ -7,7 +7,8 @@ import type { Gen } from './context.ts';
 import type { Kvm, KvmVcpu } from './kvm.ts';
 import type { KvmGfnRange, KvmPageFault } from './mmu_internal.ts';
 import type { KvmMmuPage } from './mmu_page.ts';
-import type { TdpIter } from './tdp_iter.ts';
+import type { Sptep, TdpIter } from './tdp_iter.ts';
+import type { EptViolationExit } from './vmx_common.ts';
 
 /** The tdp_mmu.c entry points (and the probes of its internals) a step exports. */
 export interface TdpMmuApi {
@@ -22,6 +23,7 @@ export interface TdpMmuApi {
   kvm_tdp_mmu_map(kvm: Kvm, vcpu: KvmVcpu, fault: KvmPageFault): Gen<number>;
   kvm_tdp_mmu_unmap_gfn_range(kvm: Kvm, range: KvmGfnRange, flush: boolean): Gen<boolean>;
   kvm_tdp_mmu_age_gfn_range(kvm: Kvm, range: KvmGfnRange): Gen<boolean>;
+  kvm_tdp_mmu_fast_pf_get_last_sptep(kvm: Kvm, vcpu: KvmVcpu, gfn: number): Gen<{ sptep: Sptep; spte: bigint } | null>;
   probe_set_spte(kvm: Kvm, root: KvmMmuPage, gfn: number, level: number, shared: boolean,
     make_new: (kvm: Kvm, iter: TdpIter) => bigint): Gen<string>;
   probe_new_child_table(kvm: Kvm, iter: TdpIter, defect?: 'none' | 'no-external' | 'bad-gfn'): bigint;
@@ -35,7 +37,7 @@ export interface TdxApi {
   tdx_vcpu_unlocked_ioctl(kvm: Kvm, vcpu: KvmVcpu, cmd: 'KVM_TDX_INIT_MEM_REGION', gpa: number): Gen<number>;
   tdx_vcpu_pre_run(kvm: Kvm, vcpu: KvmVcpu): number;
   tdx_vcpu_run(kvm: Kvm, vcpu: KvmVcpu): Gen<string>;
-  tdx_handle_ept_violation(kvm: Kvm, vcpu: KvmVcpu, gpa: number, pending_ept_violation: boolean): Gen<number>;
+  tdx_handle_ept_violation(kvm: Kvm, vcpu: KvmVcpu, gpa: number, exit: EptViolationExit): Gen<number>;
   tdx_mmu_release_hkid(kvm: Kvm): Gen;
   tdx_vcpu_free(kvm: Kvm, vcpu: KvmVcpu): Gen;
   tdx_vm_destroy(kvm: Kvm): Gen;

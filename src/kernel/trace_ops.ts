@@ -5,8 +5,15 @@
 import type { Gen } from './context.ts';
 import { ctx } from './context.ts';
 import { kvm_gmem_get_pfn, host_gfn_to_pfn, type Kvm, type KvmVcpu } from './kvm.ts';
-import { errno_name, gpa_to_natural_gfn, kvm_is_addr_direct, ret_pf_name, RET_PF_RETRY } from './mmu_internal.ts';
-import { FROZEN_SPTE, make_spte, SHADOW_NONPRESENT_VALUE } from './spte.ts';
+import {
+  EPT_VIOLATION_ACC_WRITE, EPT_VIOLATION_PROT_SHIFT, errno_name, gpa_to_natural_gfn, kvm_is_addr_direct, ret_pf_name, RET_PF_RETRY,
+} from './mmu_internal.ts';
+import {
+  FROZEN_SPTE, is_last_spte, is_shadow_present_pte, make_spte, SHADOW_NONPRESENT_VALUE, SPTE_INDEX, spte_to_pfn, VMX_EPT_RWX_MASK,
+  VMX_EPT_WRITABLE_MASK,
+} from './spte.ts';
+import { read_table } from './tdp_iter.ts';
+import type { EptViolationExit } from './vmx_common.ts';
 import type { StepEntry, TraceOp } from '../trace_types.ts';
 import type { TdpIter } from './tdp_iter.ts';
 import { kvm_mmu_load, kvm_mmu_zap_all_fast, kvm_zap_gfn_range } from './mmu.ts';
@@ -28,14 +35,35 @@ function vcpu_of(kvm: Kvm, id: number): KvmVcpu {
 }
 
 /**
- * The EPT violation the hardware reports: with SEPT_VE_DISABLE, a private access to a
- * page whose S-EPT entry is PENDING (never accepted) exits as a PENDING violation
- * instead of a #VE in the guest.
+ * The EPT violation the hardware reports for the guest's write to `gpa`. With
+ * SEPT_VE_DISABLE, a private access to a page whose S-EPT entry is PENDING (never
+ * accepted) exits as a PENDING violation instead of a #VE in the guest. For a shared
+ * GPA the qualification carries the permissions of the direct root's leaf: one that
+ * allows the write cannot have faulted, so that exit was taken before it was installed
+ * (by another vCPU, say) and saw nothing; an access-tracked leaf (A/D bits off) shows none.
  */
-function pending_ept_violation(kvm: Kvm, gpa: number): boolean {
-  if (!kvm.sept_ve_disable || kvm_is_addr_direct(kvm, gpa)) return false;
-  const e = ctx().hw.septEntry(gpa, 1);
-  return e !== null && (e.state === 'PENDING' || e.state === 'PENDING_BLOCKED');
+function ept_violation_exit(kvm: Kvm, vcpu: KvmVcpu, gpa: number): EptViolationExit {
+  if (!kvm_is_addr_direct(kvm, gpa)) {
+    const e = ctx().hw.septEntry(gpa, 1);
+    const pending = kvm.sept_ve_disable && e !== null && (e.state === 'PENDING' || e.state === 'PENDING_BLOCKED');
+    return { exit_qualification: EPT_VIOLATION_ACC_WRITE, pending };
+  }
+  let prot = 0;
+  const leaf = vcpu.root ? peek_leaf(vcpu.root.spt, vcpu.root.role.level, Math.floor(gpa / 4096)) : null;
+  if (leaf !== null && (leaf & VMX_EPT_WRITABLE_MASK) === 0n) prot = Number(leaf & VMX_EPT_RWX_MASK) << EPT_VIOLATION_PROT_SHIFT;
+  return { exit_qualification: EPT_VIOLATION_ACC_WRITE | prot, pending: false };
+}
+
+/** The present leaf mapping gfn (shared bit included) under a root, read as the CPU's walk would. */
+function peek_leaf(root_pt: number, root_level: number, gfn: number): bigint | null {
+  let pt = root_pt;
+  for (let level = root_level; level >= 1; level--) {
+    const spte = read_table(pt)[SPTE_INDEX(gfn, level)]!;
+    if (!is_shadow_present_pte(spte)) return null;
+    if (is_last_spte(spte, level)) return spte;
+    pt = spte_to_pfn(spte);
+  }
+  return null;
 }
 
 /**
@@ -52,7 +80,7 @@ function* kvm_vcpu_run_ept_violation(kvm: Kvm, vcpu: KvmVcpu, gpa: number): Gen<
     if (i > 0) yield 'resched'; // the guest runs and faults again
     const idx = srcu_read_lock(kvm);
     r = yield* vcpu_enter_guest_prepare(kvm, vcpu);
-    if (r > 0) r = yield* tdx(kvm).tdx_handle_ept_violation(kvm, vcpu, gpa, pending_ept_violation(kvm, gpa));
+    if (r > 0) r = yield* tdx(kvm).tdx_handle_ept_violation(kvm, vcpu, gpa, ept_violation_exit(kvm, vcpu, gpa));
     srcu_read_unlock(kvm, idx);
   }
   return r;

@@ -16,3 +16,11 @@ export function trace_kvm_tdp_mmu_spte_changed(as_id: number, gfn: number, level
     old: describe_spte(old_spte, level).kind, new: describe_spte(new_spte, level).kind,
   });
 }
+
+/** trace_fast_page_fault(): one per fault that took the lockless path, with its outcome. */
+export function trace_fast_page_fault(gfn: number, level: number | null, old_spte: bigint, new_spte: bigint, ret: string): void {
+  ctx().record({
+    kind: 'tracepoint', name: 'fast_page_fault', gfn: hex(gfn), level,
+    old: describe_spte(old_spte, level ?? 1).kind, new: describe_spte(new_spte, level ?? 1).kind, ret,
+  });
+}

@@ -181,6 +181,29 @@ describe.each(ENDS)('kernel paths on step %i, built in the test', (step) => {
     // the second fault maps through a new direct root: a new top-level table
     expect(o.final.direct.filter((d) => d.level === 4).map((d) => d.page)).toEqual(['direct.L3@0x0#2']);
   });
+
+  it('fast page fault: never with A/D bits on (a TD); an aged shared leaf stays mapped and re-faults spurious', () => {
+    const shared = 0x800010000000;
+    const slots = [{ id: 0, gpa: 0, npages: 4096, gmem: true }, { id: 1, gpa: 0x10000000, npages: 16, gmem: false }];
+    const o = build([[F(shared), { op: 'age', gpa: 0x10000000, npages: 1 }, F(shared), F(0x1000), F(0x1000)]], { memslots: slots });
+    expect(results(o)).toEqual(['fault#0=RET_PF_FIXED', 'age#1=young', 'fault#2=RET_PF_SPURIOUS', 'fault#3=RET_PF_FIXED', 'fault#4=RET_PF_SPURIOUS']);
+    expect(trace(o, (e) => e.name === 'fast_page_fault')).toEqual([]);
+  });
+
+  it('fast page fault (A/D bits off, an unreachable configuration): the access-tracked shared leaf is restored without mmu_lock', () => {
+    const shared = 0x800010000000;
+    const slots = [{ id: 0, gpa: 0, npages: 4096, gmem: true }, { id: 1, gpa: 0x10000000, npages: 16, gmem: false }];
+    const o = build([[F(shared), { op: 'age', gpa: 0x10000000, npages: 1 }, F(shared), F(shared)]], { memslots: slots, adEnabled: false, unreachableConfig: true });
+    expect(results(o)).toEqual(['fault#0=RET_PF_FIXED', 'age#1=young', 'fault#2=RET_PF_FIXED', 'fault#3=RET_PF_SPURIOUS']);
+    const fast = trace(o, (e) => e.name === 'fast_page_fault');
+    // without A/D bits every not-present shared fault tries the lockless path first
+    expect(fast.map((e) => `${e.op} ${e.level} ${e.old}->${e.new} ${e.ret}`)).toEqual([
+      'fault#0 null NONPRESENT->NONPRESENT RET_PF_INVALID', 'fault#2 1 LEAF->LEAF RET_PF_FIXED', 'fault#3 1 LEAF->LEAF RET_PF_SPURIOUS',
+    ]);
+    // restored, not re-made: no kvm_mmu_spte_requested for that fault, the same host page
+    expect(trace(o, (e) => e.op === 'fault#2' && e.name === 'kvm_mmu_spte_requested')).toEqual([]);
+    expect(o.final.direct.find((d) => d.kind === 'LEAF')).toMatchObject({ accessed: true });
+  });
 });
 
 describe('traces for configurations no kernel runs a TD in', () => {

@@ -479,6 +479,21 @@ export function* kvm_tdp_mmu_map(kvm: Kvm, vcpu: KvmVcpu, fault: KvmPageFault): 
   return ret;
 }
 
+/**
+ * The last SPTE of the lockless walk to gfn in the vCPU's direct root (fast page fault:
+ * mirror roots are never walked without mmu_lock). The caller is in an RCU section.
+ */
+export function* kvm_tdp_mmu_fast_pf_get_last_sptep(kvm: Kvm, vcpu: KvmVcpu, gfn: number): Gen<{ sptep: Sptep; spte: bigint } | null> {
+  const root = vcpu.root;
+  if (!root) return null;
+  const iter = new TdpIter();
+  let last: { sptep: Sptep; spte: bigint } | null = null;
+  for (yield* tdp_iter_start(iter, root, PG_LEVEL_4K, gfn, kvm_gfn_root_bits(kvm, root)); iter.valid && iter.gfn < gfn + 1; yield* tdp_iter_next(iter)) {
+    last = { sptep: iter.sptep, spte: iter.old_spte };
+  }
+  return last;
+}
+
 export function* kvm_tdp_mmu_unmap_gfn_range(kvm: Kvm, range: KvmGfnRange, flush: boolean): Gen<boolean> {
   const types = kvm_gfn_range_filter_to_root_types(kvm, range.attr_filter) | KVM_INVALID_ROOTS;
   for (const root of tdp_mmu_roots_of_type(kvm, types)) flush = yield* tdp_mmu_zap_leafs(kvm, root, range.start, range.end, range.may_block, flush);

@@ -15,12 +15,13 @@ import {
   tdx_operand_busy, type TdxErr,
 } from '../../src/kernel/tdx_seamcall.ts';
 import { kvm_ops_update } from './x86_ops.ts';
-import { kvm_mmu_page_fault, kvm_tdp_mmu_map_private_pfn } from '../../src/kernel/mmu.ts';
+import { kvm_tdp_mmu_map_private_pfn } from '../../src/kernel/mmu.ts';
+import { __vmx_handle_ept_violation, type EptViolationExit } from '../../src/kernel/vmx_common.ts';
 import { kvm_gmem_populate } from '../../src/kernel/guest_memfd.ts';
 import { free_page } from '../../src/kernel/page_alloc.ts';
 import { kvm_vm_dead, TD_STATE_UNINITIALIZED } from '../../src/kernel/kvm.ts';
 import { mutex_lock, mutex_unlock } from '../../src/kernel/lock.ts';
-import { EINVAL } from '../../src/kernel/mmu_internal.ts';
+import { EINVAL, EPT_VIOLATION_ACC_INSTR, EPT_VIOLATION_ACC_WRITE, EPT_VIOLATION_PROT_MASK } from '../../src/kernel/mmu_internal.ts';
 import { TDX_FLUSHVP_NOT_DONE } from '../../src/hw/status.ts';
 
 /**
@@ -281,10 +282,11 @@ function* tdx_sept_free_private_spt(kvm: Kvm, sp: KvmMmuPage): Gen<void> {
 
 /**
  * tdx_is_sept_violation_unexpected_pending(): the module reports a PENDING EPT violation
- * (the guest touched a page it never accepted) only to a TD with SEPT_VE_DISABLE.
+ * (the guest touched a page it never accepted) only to a TD with SEPT_VE_DISABLE; with no
+ * permission bits, it is not a #VE KVM asked for.
  */
-function tdx_is_sept_violation_unexpected_pending(pending_ept_violation: boolean): boolean {
-  return pending_ept_violation;
+function tdx_is_sept_violation_unexpected_pending(exit: EptViolationExit): boolean {
+  return exit.pending && (exit.exit_qualification & EPT_VIOLATION_PROT_MASK) === 0;
 }
 
 /**
@@ -292,18 +294,23 @@ function tdx_is_sept_violation_unexpected_pending(pending_ept_violation: boolean
  * otherwise private GPAs retry locally while KVM says RET_PF_RETRY (a pending event or
  * signal would end the loop too: the model has neither).
  */
-export function* tdx_handle_ept_violation(kvm: Kvm, vcpu: KvmVcpu, gpa: number, pending_ept_violation: boolean): Gen<number> {
+export function* tdx_handle_ept_violation(kvm: Kvm, vcpu: KvmVcpu, gpa: number, exit: EptViolationExit): Gen<number> {
+  let exit_qual = exit.exit_qualification;
   let local_retry = false;
   if (!kvm_is_addr_direct(kvm, gpa)) {
-    if (tdx_is_sept_violation_unexpected_pending(pending_ept_violation)) {
+    if (tdx_is_sept_violation_unexpected_pending(exit)) {
       kvm_vm_dead(kvm);
       return -EIO;
     }
+    // always a write: the module does not say what the guest did (zero-step mitigation)
+    exit_qual = EPT_VIOLATION_ACC_WRITE;
     local_retry = true;
+  } else if (KVM_BUG_ON((exit_qual & EPT_VIOLATION_ACC_INSTR) !== 0, kvm, 'tdx_handle_ept_violation', 'exit_qual & EPT_VIOLATION_ACC_INSTR')) {
+    return -EIO;
   }
   let ret: number;
   for (;;) {
-    ret = yield* kvm_mmu_page_fault(kvm, vcpu, gpa);
+    ret = yield* __vmx_handle_ept_violation(kvm, vcpu, gpa, exit_qual);
     if (ret !== RET_PF_RETRY || !local_retry) break;
     if (kvm_check_request(KVM_REQ_VM_DEAD, vcpu)) {
       ret = -EIO;
