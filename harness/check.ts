@@ -34,6 +34,11 @@ export interface CheckResult {
   error?: string;
   /** Intents of this step whose witness this trace is, but whose change did not happen here. */
   missing?: string[];
+  /**
+   * Injected SEAMCALL answers in this step's observation that the real module cannot
+   * give (outside its contract): the kernel was facing an impossible answer.
+   */
+  outsideContract?: string[];
 }
 
 export interface CheckReport {
@@ -150,9 +155,22 @@ export interface Replayed {
   error?: string;
 }
 
+const OUTSIDE = "outside the module's contract: ";
+
+/** The SEAMCALL answers of an observation that were injected and that the real module cannot give. */
+export function outsideContract(obs: Observation): string[] {
+  const out = new Set<string>();
+  for (const e of obs.events) {
+    if (typeof e.injected === 'string' && e.injected.startsWith(OUTSIDE)) out.add(`${String(e.name)} ${String(e.status)}: ${e.injected.slice(OUTSIDE.length)}`);
+  }
+  return [...out];
+}
+
 /** The result of one pair from the two replays of one trace. */
 export function pairResult(steps: readonly StepModel[], trace: string, p: StepPair, a: Replayed, b: Replayed): CheckResult {
   const r = checkPair(steps, trace, p.base.manifest.step, p.step.manifest.step, a.obs, b.obs);
+  const impossible = outsideContract(b.obs);
+  if (impossible.length > 0) r.outsideContract = impossible;
   if (b.error !== undefined) {
     r.error = b.error;
     r.verdict = 'unexpected';

@@ -175,6 +175,18 @@ export function formatCheckText(r: CheckReport, style: Style = { color: false },
     for (const x of good) out.push(`${markOf('intended', style)} ${x.trace}, step ${pad2(x.step)}: ${x.intents.join(', ')}`);
   }
 
+  const impossible = new Map<string, Set<string>>();
+  for (const x of r.results) for (const why of x.outsideContract ?? []) {
+    const set = impossible.get(x.trace) ?? new Set<string>();
+    set.add(why);
+    impossible.set(x.trace, set);
+  }
+  if (impossible.size > 0) {
+    out.push('');
+    out.push(paint('Injected answers outside the TDX module\'s contract', 'bold', style) + ' (the kernel faced an answer the real module cannot give):');
+    for (const [trace, whys] of impossible) for (const why of whys) out.push(`  ${trace}: ${why}`);
+  }
+
   out.push('');
   const witnessed = r.coverage.length - r.gaps.length;
   out.push(paint('Intent coverage:', 'bold', style) + ` ${witnessed} of ${r.coverage.length} intent${r.coverage.length === 1 ? '' : 's'} in range witnessed`);

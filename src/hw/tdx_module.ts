@@ -302,6 +302,13 @@ export class TdxModule {
 
   private readonly injections = new Map<SeamcallName, Injection[]>();
   private nInjections = 0;
+  /**
+   * The last call's answer came from an injection: null if it did not, '' if the real
+   * module could give that answer, otherwise why it cannot (outside its contract).
+   */
+  lastInjected: string | null = null;
+  /** A TRACK was answered busy and no vCPU has entered the guest since. */
+  private trackBusyNoEntrySince = false;
 
   // where the last failed walk stopped
   private failPage: SeptPage | null = null;
@@ -331,6 +338,7 @@ export class TdxModule {
   // ------------------------------------------------------------------ helpers
 
   private injected(kind: SeamcallName, gpa: number | undefined, pfn: number | undefined): bigint | undefined {
+    this.lastInjected = null;
     if (this.nInjections === 0) return undefined;
     const list = this.injections.get(kind);
     if (list === undefined) return undefined;
@@ -344,9 +352,28 @@ export class TdxModule {
         list.splice(i, 1);
         this.nInjections--;
       }
+      this.lastInjected = this.outsideContract(kind, inj.status, pfn);
       return inj.status;
     }
     return undefined;
+  }
+
+  /**
+   * Whether the real module could give this injected answer, where the model can tell:
+   * RECLAIM answers PAGE_METADATA_INCORRECT only for a page it does not hold; TRACK is
+   * busy only while a vCPU enters the guest (it contends for the TD epoch), so a busy
+   * TRACK after a busy TRACK, with every vCPU out and none entered since, cannot happen.
+   */
+  private outsideContract(kind: SeamcallName, status: bigint, pfn: number | undefined): string {
+    if (kind === 'TDH.PHYMEM.PAGE.RECLAIM' && status === TDX_PAGE_METADATA_INCORRECT && pfn !== undefined && this.ownedByModule(pfn)) {
+      return 'RECLAIM answers PAGE_METADATA_INCORRECT only for a page the TD does not own';
+    }
+    if (kind === 'TDH.MEM.TRACK' && (status & 0xFFFFFFFF00000000n) === TDX_OPERAND_BUSY) {
+      const again = this.trackBusyNoEntrySince && this.epochCount.size === 0;
+      this.trackBusyNoEntrySince = true;
+      if (again) return 'TRACK is busy only while a vCPU enters the guest; none has since the last busy TRACK';
+    }
+    return '';
   }
 
   private validGpa(gpa: number, level: number): boolean {
@@ -712,6 +739,7 @@ export class TdxModule {
     if (this.isTeardown()) return out(TDX_TD_KEYS_NOT_CONFIGURED);
     if (this._opState !== 'RUNNABLE') return out(TDX_OP_STATE_INCORRECT);
     if (this.vcpuEpochs[vcpu]! >= 0) return out(TDX_VCPU_STATE_INCORRECT);
+    this.trackBusyNoEntrySince = false;
     const e = this._tdEpoch;
     this.vcpuEpochs[vcpu] = e;
     this.epochCount.set(e, this.countAt(e) + 1);

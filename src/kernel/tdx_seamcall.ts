@@ -24,6 +24,9 @@ function done(name: SeamcallName, out: SeamcallOut, args: { gpa?: number; level?
   if (args.page !== undefined) ev.page = args.page;
   if (args.src !== undefined) ev.src = args.src;
   ev.status = statusName(out.status);
+  const injected = ctx().hw.lastInjected;
+  // an injected answer is marked, and one the real module cannot give says so
+  if (injected !== null) ev.injected = injected === '' ? 'within the module\'s contract' : `outside the module's contract: ${injected}`;
   ctx().record(ev as { kind: string });
   return { err: out.status, entry: out.rcx, level_state: out.rdx };
 }
@@ -114,7 +117,8 @@ export function tdx_operand_busy(err: bigint): boolean {
 export function* tdh_vp_enter(vcpu: number): Gen<TdxErr> {
   if (preemptible) yield 'seamcall';
   const out = ctx().hw.vcpuEnter(vcpu);
-  const ev = { kind: 'seamcall', name: 'TDH.VP.ENTER', vcpu, status: statusName(out.status) };
-  ctx().record(ev);
+  const ev: Record<string, unknown> = { kind: 'seamcall', name: 'TDH.VP.ENTER', vcpu, status: statusName(out.status) };
+  if (ctx().hw.lastInjected !== null) ev.injected = 'within the module\'s contract';
+  ctx().record(ev as { kind: string });
   return { err: out.status, entry: out.rcx, level_state: out.rdx };
 }

@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { STEPS } from '../../versions/index.ts';
 import { replay } from '../../harness/replay.ts';
 import { parseTrace, resolveTrace } from '../../harness/trace.ts';
+import { runCheck } from '../../harness/check.ts';
+import { formatCheckText } from '../../harness/report.ts';
 import type { Observation } from '../../harness/observation.ts';
 import type { ObsEvent } from '../../src/kernel/context.ts';
 import type { TraceOp } from '../../src/trace_types.ts';
@@ -146,6 +148,18 @@ describe.each(ENDS)('kernel paths on step %i', (step) => {
     expect(o.final.vm.hkid).toBe(true);
   });
 
+  it('injected answers are marked; the two the real module cannot give say so', () => {
+    const track = trace(run('zap-track-stays-busy', step), (e) => e.name === 'TDH.MEM.TRACK').map((e) => e.injected);
+    expect(track).toEqual([
+      'within the module\'s contract',
+      'outside the module\'s contract: TRACK is busy only while a vCPU enters the guest; none has since the last busy TRACK',
+    ]);
+    const reclaim = trace(run('reclaim-fails', step), (e) => e.name === 'TDH.PHYMEM.PAGE.RECLAIM' && e.injected !== undefined);
+    expect(reclaim.map((e) => e.injected)).toEqual(['outside the module\'s contract: RECLAIM answers PAGE_METADATA_INCORRECT only for a page the TD does not own']);
+    expect(trace(run('private-fault-busy', step), (e) => e.injected !== undefined).map((e) => e.injected)).toEqual(['within the module\'s contract']);
+    expect(trace(run('private-fault', step), (e) => e.injected !== undefined)).toEqual([]);
+  });
+
   it('root list: the direct root (allocated last) is walked first', () => {
     // memslot-delete zaps both sides of the slot: the shared leaf (gfn 0x3, on the direct
     // root) goes before the mirror leaves' S-EPT removals
@@ -203,6 +217,21 @@ describe.each(ENDS)('kernel paths on step %i, built in the test', (step) => {
     // restored, not re-made: no kvm_mmu_spte_requested for that fault, the same host page
     expect(trace(o, (e) => e.op === 'fault#2' && e.name === 'kvm_mmu_spte_requested')).toEqual([]);
     expect(o.final.direct.find((d) => d.kind === 'LEAF')).toMatchObject({ accessed: true });
+  });
+});
+
+describe('check reports injected answers outside the module contract', () => {
+  it('lists each such trace once per reason, in the text report and the JSON results', () => {
+    const traces = ['zap-track-stays-busy', 'private-fault-busy'].map(resolveTrace);
+    const r = runCheck({ steps: STEPS, traces, from: 15, to: 15 });
+    expect(r.results.find((x) => x.trace === 'zap-track-stays-busy')!.outsideContract).toEqual([
+      'TDH.MEM.TRACK TDX_OPERAND_BUSY: TRACK is busy only while a vCPU enters the guest; none has since the last busy TRACK',
+    ]);
+    expect(r.results.find((x) => x.trace === 'private-fault-busy')!.outsideContract).toBeUndefined();
+    const text = formatCheckText(r);
+    expect(text).toContain("Injected answers outside the TDX module's contract");
+    expect(text.match(/zap-track-stays-busy: TDH\.MEM\.TRACK/g)).toHaveLength(1);
+    expect(text).not.toContain('private-fault-busy: TDH');
   });
 });
 
