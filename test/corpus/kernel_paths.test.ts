@@ -196,6 +196,27 @@ describe.each(ENDS)('kernel paths on step %i, built in the test', (step) => {
     expect(o.final.direct.filter((d) => d.level === 4).map((d) => d.page)).toEqual(['direct.L3@0x0#2']);
   });
 
+  it('populate needs a guest_memfd slot; finalize needs the HKID', () => {
+    const slots = [{ id: 0, gpa: 0, npages: 4096, gmem: true }, { id: 1, gpa: 0x10000000, npages: 16, gmem: false }];
+    const o = build([[{ op: 'populate', gpa: 0x10000000 }, { op: 'release_hkid' }, { op: 'finalize' }]], { td: 'initialized', memslots: slots });
+    expect(results(o)).toEqual(['populate#0=-EINVAL', 'release_hkid#1=0', 'finalize#2=-EINVAL']);
+    expect(trace(o, (e) => e.kind === 'seamcall').map((e) => e.name)).toEqual(['TDH.MNG.KEY.FREEID']);
+  });
+
+  it('teardown ends with the vCPU and TD control pages: TDCX x5, TDVPR, then S-EPT pages, TDCS x4, TDR, TDR WBINVD', () => {
+    const o = run('teardown', step);
+    const destroy = trace(o, (e) => e.kind === 'seamcall' && e.op === 'destroy#2').map((e) => `${e.name} ${String(e.page).replace(/#\d+$/, '')}`);
+    const kinds = destroy.map((d) => d.replace(/ (sept)\..*$/, ' $1'));
+    expect(kinds).toEqual([
+      ...Array(5).fill('TDH.PHYMEM.PAGE.RECLAIM tdcx'), 'TDH.PHYMEM.PAGE.RECLAIM tdvpr',
+      ...Array(4).fill('TDH.PHYMEM.PAGE.RECLAIM sept'),
+      ...Array(4).fill('TDH.PHYMEM.PAGE.RECLAIM tdcs'), 'TDH.PHYMEM.PAGE.RECLAIM tdr', 'TDH.PHYMEM.PAGE.WBINVD tdr',
+    ]);
+    expect(trace(o, (e) => e.op === 'destroy#2' && e.kind === 'seamcall').every((e) => e.status === 'TDX_SUCCESS')).toBe(true);
+    expect(o.final.pages.heldByModule).toEqual([]);
+    expect(o.final.vm.td).toBe('TD_STATE_UNINITIALIZED');
+  });
+
   it('fast page fault: never with A/D bits on (a TD); an aged shared leaf stays mapped and re-faults spurious', () => {
     const shared = 0x800010000000;
     const slots = [{ id: 0, gpa: 0, npages: 4096, gmem: true }, { id: 1, gpa: 0x10000000, npages: 16, gmem: false }];

@@ -20,6 +20,18 @@ describe('step manifests', () => {
     for (const s of STEPS) for (const i of s.manifest.intents) expect(i.id.startsWith(`v${String(s.manifest.step).padStart(2, '0')}-`)).toBe(true);
   });
 
+  it('each patch names its author', () => {
+    const SEAN = 'Sean Christopherson <seanjc@google.com>';
+    const RICK = 'Rick Edgecombe <rick.p.edgecombe@intel.com>';
+    const YAN = 'Yan Zhao <yan.y.zhao@intel.com>';
+    const want = [SEAN, SEAN, SEAN, SEAN, RICK, RICK, RICK, SEAN, SEAN, RICK, SEAN, SEAN, YAN, SEAN, SEAN];
+    expect(STEPS.slice(1).map((s) => s.manifest.author)).toEqual(want);
+  });
+
+  it('a step folder holds only what its commit changes: tdp_mmu.ts, tdx.ts, x86_ops.ts and step.ts', () => {
+    for (const s of STEPS) expect(readdirSync(s.dir).filter((f) => f.endsWith('.ts')).sort(), s.manifest.slug).toEqual(['step.ts', 'tdp_mmu.ts', 'tdx.ts', 'x86_ops.ts']);
+  });
+
   it('every assumption names a corpus trace', () => {
     const names = new Set(loadCorpus().map((t) => t.name));
     for (const s of STEPS) for (const a of s.manifest.assumptions) expect(names.has(a.trace), `${s.manifest.slug}: ${a.id} → ${a.trace}`).toBe(true);
