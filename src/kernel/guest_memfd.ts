@@ -2,10 +2,10 @@
 // folios freed) and populating a page before the TD runs.
 import type { Gen } from './context.ts';
 import { gfn_to_memslot, kvm_mem_is_private, kvm_slot_has_gmem, kvm_gmem_get_pfn, type Kvm } from './kvm.ts';
-import { lockdep_assert_held, mutex_lock, mutex_unlock, write_lock, write_unlock } from './lock.ts';
+import { lockdep_assert_held, mutex_lock, mutex_unlock } from './lock.ts';
 import { alloc_page, free_page } from './page_alloc.ts';
 import { EINVAL, KVM_FILTER_PRIVATE } from './mmu_internal.ts';
-import { kvm_flush_remote_tlbs, kvm_mmu_invalidate_end, kvm_mmu_invalidate_start, kvm_mmu_unmap_gfn_range, slot_ranges } from './kvm_main.ts';
+import { invalidate_end, invalidate_start_and_unmap, kvm_mmu_unmap_gfn_range, slot_ranges } from './kvm_main.ts';
 
 /** The memslots bound to guest_memfd that [start, end) hits. */
 function gmem_bindings(kvm: Kvm, start: number, end: number) {
@@ -14,21 +14,11 @@ function gmem_bindings(kvm: Kvm, start: number, end: number) {
 
 /** kvm_gmem_invalidate_start() (7.1: _begin): zap the private mappings of the range. */
 function* kvm_gmem_invalidate_start(kvm: Kvm, start: number, end: number): Gen {
-  const ranges = gmem_bindings(kvm, start, end);
-  if (ranges.length === 0) return;
-  let flush = false;
-  yield* write_lock(kvm.mmu_lock);
-  kvm_mmu_invalidate_start(kvm);
-  for (const r of ranges) flush = (yield* kvm_mmu_unmap_gfn_range(kvm, r)) || flush;
-  if (flush) kvm_flush_remote_tlbs(kvm);
-  yield* write_unlock(kvm.mmu_lock);
+  yield* invalidate_start_and_unmap(kvm, gmem_bindings(kvm, start, end), (r) => kvm_mmu_unmap_gfn_range(kvm, r));
 }
 
 function* kvm_gmem_invalidate_end(kvm: Kvm, start: number, end: number): Gen {
-  if (gmem_bindings(kvm, start, end).length === 0) return;
-  yield* write_lock(kvm.mmu_lock);
-  kvm_mmu_invalidate_end(kvm);
-  yield* write_unlock(kvm.mmu_lock);
+  if (gmem_bindings(kvm, start, end).length > 0) yield* invalidate_end(kvm);
 }
 
 /**

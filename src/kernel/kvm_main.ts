@@ -123,7 +123,7 @@ export function slot_ranges(kvm: Kvm, start: number, end: number, filter: number
  * mmu_lock and start the invalidation; unmap each slot's part; flush if anything was
  * zapped. False when no slot was hit (nothing locked, nothing started).
  */
-function* invalidate_start_and_unmap(kvm: Kvm, ranges: KvmGfnRange[], handler: (r: KvmGfnRange) => Gen<boolean>): Gen<boolean> {
+export function* invalidate_start_and_unmap(kvm: Kvm, ranges: KvmGfnRange[], handler: (r: KvmGfnRange) => Gen<boolean>): Gen<boolean> {
   if (ranges.length === 0) return false;
   yield* write_lock(kvm.mmu_lock);
   kvm_mmu_invalidate_start(kvm);
@@ -135,7 +135,7 @@ function* invalidate_start_and_unmap(kvm: Kvm, ranges: KvmGfnRange[], handler: (
 }
 
 /** The second half: the invalidation ends (the sequence count moves on) under mmu_lock. */
-function* invalidate_end(kvm: Kvm): Gen {
+export function* invalidate_end(kvm: Kvm): Gen {
   yield* write_lock(kvm.mmu_lock);
   kvm_mmu_invalidate_end(kvm);
   yield* write_unlock(kvm.mmu_lock);
