@@ -28,6 +28,7 @@ export interface PoolCheckOptions {
   workerShare?: number;
   /** Called as replays finish: (done, total). */
   onProgress?: (done: number, total: number) => void;
+  coverage?: boolean;
 }
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -79,5 +80,5 @@ export async function runCheckPool(opts: PoolCheckOptions): Promise<CheckReport>
     await pool?.destroy();
   }
   const results = resultsFromReplays(opts.steps, pairs, opts.traces, replays);
-  return buildReport(opts.steps, pairs, opts.traces.map((t) => t.name), results);
+  return buildReport(opts.steps, pairs, opts.traces.map((t) => t.name), results, opts.coverage ?? true);
 }

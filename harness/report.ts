@@ -188,16 +188,21 @@ export function formatCheckText(r: CheckReport, style: Style = { color: false },
   }
 
   out.push('');
-  const witnessed = r.coverage.length - r.gaps.length;
-  out.push(paint('Intent coverage:', 'bold', style) + ` ${witnessed} of ${r.coverage.length} intent${r.coverage.length === 1 ? '' : 's'} in range witnessed`);
-  for (const c of r.coverage) {
-    const who = c.witnesses.length > 0 ? `${c.witnesses.length} trace${c.witnesses.length === 1 ? '' : 's'} (${c.witnesses.join(', ')})` : paint('GAP: no trace witnesses it', 'red', style);
-    out.push(`  ${pad2(c.step)} ${c.intent}: ${who}`);
+  if (r.coverageCounted) {
+    const witnessed = r.coverage.length - r.gaps.length;
+    out.push(paint('Intent coverage:', 'bold', style) + ` ${witnessed} of ${r.coverage.length} intent${r.coverage.length === 1 ? '' : 's'} in range witnessed`);
+    for (const c of r.coverage) {
+      const who = c.witnesses.length > 0 ? `${c.witnesses.length} trace${c.witnesses.length === 1 ? '' : 's'} (${c.witnesses.join(', ')})` : paint('GAP: no trace witnesses it', 'red', style);
+      out.push(`  ${pad2(c.step)} ${c.intent}: ${who}`);
+    }
+  } else {
+    out.push(paint('Intent coverage:', 'bold', style) + ' not counted (the traces were given: --coverage counts it over them)');
   }
 
   out.push('');
   const verdict = r.exitCode === 0 ? paint('OK', 'green', style) : paint('FAIL', 'red', style);
-  out.push(`${r.counts.same} same, ${r.counts.intended} intended, ${r.counts.unexpected} unexpected; ${r.gaps.length} coverage gap${r.gaps.length === 1 ? '' : 's'}: ${verdict}`);
+  const gaps = r.coverageCounted ? `; ${r.gaps.length} coverage gap${r.gaps.length === 1 ? '' : 's'}` : '';
+  out.push(`${r.counts.same} same, ${r.counts.intended} intended, ${r.counts.unexpected} unexpected${gaps}: ${verdict}`);
   return out.flatMap((l) => l.split('\n')).flatMap((l) => (visibleLength(l) > width ? wrapLine(stripAnsi(l), width) : [l])).join('\n') + '\n';
 }
 

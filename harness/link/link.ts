@@ -203,7 +203,8 @@ export async function headStep(
   opts: { maxWalk?: number } = {},
 ): Promise<HeadMapping | null> {
   const repo = await openRepo(kernelPath);
-  const head = await resolveRev(repo, 'HEAD');
+  // `git bisect start --no-checkout` leaves HEAD alone and moves BISECT_HEAD instead
+  const head = (await tryResolve(repo, 'BISECT_HEAD')) ?? (await resolveRev(repo, 'HEAD'));
   const match = makeMatcher(steps);
   const walked = await walkFrom(repo, head, opts.maxWalk ?? 20000);
   for (const c of walked) {

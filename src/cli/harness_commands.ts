@@ -91,6 +91,7 @@ interface CheckOpts {
   junit?: string;
   text?: boolean;
   jobs?: string;
+  coverage?: boolean;
 }
 
 /**
@@ -100,6 +101,9 @@ interface CheckOpts {
  * each worker pays tsx's start-up and warms up its share of the step models cold,
  * which costs more than the replays it takes over.
  */
+/** More threads than this is a typo, not a machine. */
+const MAX_JOBS = 256;
+
 async function doCheck(ctx: CliContext, traceArgs: string[], opts: CheckOpts): Promise<void> {
   const traces: Trace[] = traceArgs.length > 0 ? traceArgs.map(resolveTrace) : loadCorpus();
   if (traces.length === 0) throw new InputError('no traces to check');
@@ -107,7 +111,9 @@ async function doCheck(ctx: CliContext, traceArgs: string[], opts: CheckOpts): P
   stepPairs(ctx.steps, opts.from, opts.to); // validate the range before any work
   let jobs = 1;
   if (opts.jobs !== undefined) {
-    if (!/^\d+$/.test(opts.jobs) || Number(opts.jobs) < 1) throw new InputError(`--jobs must be a whole number of at least 1, got "${opts.jobs}"`);
+    if (!/^\d+$/.test(opts.jobs) || Number(opts.jobs) < 1 || Number(opts.jobs) > MAX_JOBS) {
+      throw new InputError(`--jobs must be a whole number from 1 to ${MAX_JOBS}, got "${opts.jobs}"`);
+    }
     jobs = Number(opts.jobs);
   }
   const bar = progress('check');
@@ -116,9 +122,11 @@ async function doCheck(ctx: CliContext, traceArgs: string[], opts: CheckOpts): P
   try {
     // workers load the real registry themselves: a modified one (tests) stays in-process
     const usePool = jobs > 1 && ctx.realFolders === true;
+    // coverage is a property of the corpus: over one's own traces it is counted only when asked
+    const coverage = traceArgs.length === 0 || opts.coverage === true;
     report = usePool
-      ? await runCheckPool({ traces, steps: ctx.steps, from: opts.from, to: opts.to, workers: jobs - 1, onProgress: bar.tick })
-      : runCheck({ traces, steps: ctx.steps, from: opts.from, to: opts.to, onProgress: bar.tick });
+      ? await runCheckPool({ traces, steps: ctx.steps, from: opts.from, to: opts.to, workers: jobs - 1, onProgress: bar.tick, coverage })
+      : runCheck({ traces, steps: ctx.steps, from: opts.from, to: opts.to, onProgress: bar.tick, coverage });
   } finally {
     bar.end();
   }
@@ -289,6 +297,7 @@ export function registerHarnessCommands(program: Command, ctx: CliContext): void
     .option('--junit <file>', 'also write JUnit XML to FILE (one testcase per trace x step)')
     .option('--text', 'plain text without colour, at most 80 columns')
     .option('--jobs <n>', 'threads in all, main included (default 1: in-process, the fastest here)')
+    .option('--coverage', 'count intent coverage over the given traces too (always counted over the built-in corpus)')
     .action(async (traceArgs: string[], opts: CheckOpts) => {
       await doCheck(ctx, traceArgs, opts);
       await flushStdout();

@@ -1,17 +1,43 @@
-// tdx-difftest command line. Bad input → one line on stderr and exit status 2.
+// tdx-difftest command line. Bad input → one line on stderr and exit status 2 (128 for
+// `bisect --exit-code`, so that `git bisect run` aborts instead of marking a commit bad).
 import { Command, CommanderError } from 'commander';
 import { InputError } from './errors.ts';
 import { ManifestError } from '../manifest_rules.ts';
 import { registerCommands } from './commands.ts';
 
+/**
+ * The exit statuses every command keeps to. `git bisect run` reads 1-127 (but 125) as
+ * "bad", so under `bisect --exit-code` a failure of the tool itself must not look like one.
+ */
+export const EXIT_STATUS_HELP = `
+Exit status:
+  0    nothing unexpected (check, explore, mutate);
+       bisect --exit-code: the step behaves like step 0
+  1    something unexpected, a coverage gap, a masked mutant, a race;
+       bisect --exit-code: the step differs from step 0
+  2    bad input: one line on stderr (file, JSON path, what was expected)
+  3    an internal error of the tool
+  125  bisect --exit-code: the commit maps to no step (git bisect skips it)
+  128  bisect --exit-code: bad input or an internal error (git bisect aborts)
+`;
+
+/** `bisect … --exit-code`: a failure of the tool must abort git bisect run, not mark a commit. */
+export function isBisectRun(argv: readonly string[]): boolean {
+  return argv.includes('bisect') && argv.includes('--exit-code');
+}
+
+export const BISECT_ABORT = 128;
+
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  const failure = (code: 2 | 3): number => (isBisectRun(argv) ? BISECT_ABORT : code);
   const program = new Command();
   program
     .name('tdx-difftest')
     .description('Differential tester for the KVM "TDX MMU refactors" series (16 step models)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => out(s), writeErr: (s) => process.stderr.write(s) })
-    .showHelpAfterError(false);
+    .showHelpAfterError(false)
+    .addHelpText('after', EXIT_STATUS_HELP);
   let code = 0;
   // the step registry is loaded here, not imported: a step manifest the loader rejects is
   // bad input (file, path, what is missing), not a crash
@@ -21,7 +47,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   } catch (e) {
     if (e instanceof ManifestError) {
       process.stderr.write(`tdx-difftest: ${e.message}\n`);
-      return 2;
+      return failure(2);
     }
     throw e;
   }
@@ -31,13 +57,14 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') return 0;
-      return 2; // commander already printed one line
+      return failure(2); // commander already printed one line
     }
     if (e instanceof InputError) {
       process.stderr.write(`tdx-difftest: ${e.message}\n`);
-      return 2;
+      return failure(2);
     }
-    throw e;
+    process.stderr.write(`tdx-difftest: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+    return failure(3);
   }
   return code;
 }
@@ -51,7 +78,7 @@ if (isMain) {
     },
     (e) => {
       process.stderr.write(`tdx-difftest: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exitCode = 3;
+      process.exitCode = isBisectRun(process.argv) ? BISECT_ABORT : 3;
     },
   );
 }

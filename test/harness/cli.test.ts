@@ -37,7 +37,7 @@ const TRACES = ['private-fault', 'populate-finalize'];
 
 describe('check', () => {
   it('--json: steps, results and coverage, exit 1 on an unexpected verdict or a gap', async () => {
-    const r = await runCli(['check', ...TRACES, '--json'], steps);
+    const r = await runCli(['check', ...TRACES, '--json', '--coverage'], steps);
     expect(r.code).toBe(1);
     expect(r.err).toBe('');
     const j = JSON.parse(r.out) as {
@@ -70,10 +70,10 @@ describe('check', () => {
   });
 
   it('exit 0 when everything in range is same or intended and every intent is witnessed', async () => {
-    const r = await runCli(['check', ...TRACES, '--to', '1', '--text'], steps);
+    const r = await runCli(['check', ...TRACES, '--to', '1', '--text', '--coverage'], steps);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/0 unexpected; 0 coverage gaps: OK/);
-    const gap = await runCli(['check', ...TRACES, '--from', '3', '--json'], steps);
+    const gap = await runCli(['check', ...TRACES, '--from', '3', '--json', '--coverage'], steps);
     expect(gap.code).toBe(1); // nothing unexpected, but syn-gap is not witnessed
     expect((JSON.parse(gap.out) as { results: { verdict: string }[] }).results.every((x) => x.verdict === 'same')).toBe(true);
   });
@@ -83,7 +83,7 @@ describe('check', () => {
     const t = JSON.parse(readFileSync(join(CORPUS_DIR, 'private-fault.trace.json'), 'utf8')) as { name: string };
     t.name = 'a-very-long-trace-name-that-would-not-fit-the-name-column-of-an-eighty-column-matrix';
     writeFileSync(long, JSON.stringify(t));
-    const r = await runCli(['check', ...TRACES, long, '--text'], steps);
+    const r = await runCli(['check', ...TRACES, long, '--text', '--coverage'], steps);
     expect(r.code).toBe(1);
     const lines = r.out.trimEnd().split('\n');
     expect(lines.length).toBeGreaterThan(10);
@@ -97,7 +97,7 @@ describe('check', () => {
 
   it('--junit writes well-formed JUnit XML: one testcase per trace x step, a failure per unexpected verdict', async () => {
     const file = join(tmp, 'out.xml');
-    const r = await runCli(['check', ...TRACES, '--junit', file], steps);
+    const r = await runCli(['check', ...TRACES, '--junit', file, '--coverage'], steps);
     expect(r.code).toBe(1);
     const xml = readFileSync(file, 'utf8');
     const root = parseXml(xml);
@@ -122,7 +122,7 @@ describe('bad input: one line on stderr, exit 2', () => {
   const invalid = join(tmp, 'invalid.trace.json');
   writeFileSync(bad, '{ "name": ');
   writeFileSync(invalid, JSON.stringify({ name: 'x', threads: [{ name: 'v', ops: [{ op: 'nope' }] }] }));
-  const cases: [string, string[]][] = [
+  const cases: [string, string[], number?][] = [
     ['unknown trace', ['check', 'no-such-trace']],
     ['malformed trace file', ['check', bad]],
     ['trace file failing the schema', ['check', invalid]],
@@ -132,19 +132,34 @@ describe('bad input: one line on stderr, exit 2', () => {
     ['diff to a step that does not exist', ['diff', 'private-fault', '0', '99']],
     ['diff of an unknown trace', ['diff', 'nope', '0', '0']],
     ['bad --layer', ['bisect', 'private-fault', '--layer', 'sideways']],
-    ['--exit-code without --step', ['bisect', 'private-fault', '--exit-code']],
     ['unknown option', ['check', '--frobnicate']],
+    ['--jobs beyond any machine', ['check', '--jobs', '99999999999999999999']],
+    // under bisect --exit-code bad input is 128: git bisect run aborts instead of marking "bad"
+    ['--exit-code without --step', ['bisect', 'private-fault', '--exit-code'], 128],
+    ['a mistyped trace under --exit-code', ['bisect', 'no-such-trace', '--exit-code', '--step', '1'], 128],
   ];
-  for (const [what, argv] of cases) {
+  for (const [what, argv, code] of cases) {
     it(what, async () => {
       const r = await runMain(argv);
-      expect(r.code).toBe(2);
+      expect(r.code).toBe(code ?? 2);
       expect(r.out).toBe('');
       expect(r.err.endsWith('\n')).toBe(true);
       expect(r.err.trimEnd().split('\n')).toHaveLength(1);
       expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
     });
   }
+});
+
+describe('check over traces of one\'s own', () => {
+  it('counts no intent coverage unless asked: one trace with nothing unexpected exits 0', async () => {
+    const r = await runCli(['check', 'private-fault', '--to', '1', '--text'], steps);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/Intent coverage: not counted/);
+    expect(r.out).toMatch(/0 unexpected: OK/);
+    const asked = await runCli(['check', 'private-fault', '--from', '3', '--to', '3', '--json', '--coverage'], steps);
+    expect(asked.code).toBe(1);
+    expect(JSON.parse(asked.out).gaps.map((g: { intent: string }) => g.intent)).toEqual(['syn-gap']);
+  });
 });
 
 describe('bisect', () => {

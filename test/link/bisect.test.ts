@@ -13,6 +13,7 @@ afterAll(cleanupTemp);
 const require = createRequire(import.meta.url);
 const tsxCli = require.resolve('tsx/cli');
 const linkCommands = pathToFileURL(join(import.meta.dirname, '..', '..', 'src', 'cli', 'link_commands.ts')).href;
+const mainTs = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 
 function writeRunner(dir: string): string {
   const runner = join(dir, 'bisect-runner.mts');
@@ -68,5 +69,42 @@ describe('git bisect run with kernelBisectExitCode', () => {
     expect(codes).toContain('0');
     expect(codes).toContain('1');
     expect(codes.every((c) => c === '0' || c === '1' || c === '125')).toBe(true);
+  }, 120_000);
+
+  it('with --no-checkout, follows BISECT_HEAD (HEAD stays put) and still ends on the right commit', async () => {
+    const K = 6;
+    const steps = makeSteps();
+    const repo = await makeKernelRepo({});
+    const work = tempDir('bisect-nocheckout');
+    const stepsFile = join(work, 'steps.json');
+    writeFileSync(stepsFile, JSON.stringify(steps));
+    const logFile = join(work, 'codes.log');
+    writeFileSync(logFile, '');
+    const runner = writeRunner(work);
+    const headBefore = (await repo.git.raw(['rev-parse', 'HEAD'])).trim();
+
+    await repo.git.raw(['bisect', 'start', '--no-checkout', repo.head, repo.base]);
+    const out = await repo.git.raw(['bisect', 'run', process.execPath, tsxCli, runner, stepsFile, String(K), logFile]);
+    const headDuring = (await repo.git.raw(['rev-parse', 'HEAD'])).trim();
+    await repo.git.raw(['bisect', 'reset']);
+
+    expect(headDuring).toBe(headBefore);
+    expect(out).toContain(`${repo.hashes[K]} is the first bad commit`);
+  }, 120_000);
+
+  it('aborts (exit 128) on a mistyped trace instead of marking a commit bad', async () => {
+    const repo = await makeKernelRepo({});
+    await repo.git.raw(['bisect', 'start', repo.head, repo.base]);
+    let failed: unknown = null;
+    try {
+      await repo.git.raw(['bisect', 'run', process.execPath, tsxCli, mainTs, 'bisect', 'no-such-trace', '--kernel', '.', '--exit-code']);
+    } catch (e) {
+      failed = e;
+    }
+    const bisectLog = await repo.git.raw(['bisect', 'log']);
+    await repo.git.raw(['bisect', 'reset']);
+    expect(String(failed)).toMatch(/exit code 128/);
+    // nothing beyond the two commits given at the start was judged
+    expect(bisectLog.split('\n').filter((l) => /^git bisect (good|bad|skip)/.test(l))).toEqual([]);
   }, 120_000);
 });
