@@ -1,6 +1,6 @@
 // The trace format: JSON files validated with zod. A bad file gets one line naming
 // the file, the JSON path and what was expected (InputError → exit status 2).
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -12,16 +12,38 @@ import type { TraceOp } from '../src/trace_types.ts';
 const here = dirname(fileURLToPath(import.meta.url));
 export const CORPUS_DIR = join(here, 'traces');
 
+/**
+ * Limits that keep every replay a bounded amount of work (README "Traces"): a trace
+ * outside them is bad input, not a hang.
+ */
+export const TRACE_LIMITS = {
+  /** Bytes of a trace file. */
+  fileBytes: 4 * 1024 * 1024,
+  /** GPAs are below 2^52 (MAXPHYADDR). */
+  gpaBits: 52,
+  /** Pages of a range operation (256 MiB). */
+  npages: 65536,
+  /** Pages of a memslot (64 GiB). */
+  slotPages: 1 << 24,
+  /** How many calls one injection answers. */
+  injectCount: 1_000_000,
+  /** Yield points one thread may pass (the livelock bound; default 200,000). */
+  budget: 1_000_000,
+  threads: 16,
+  opsPerThread: 10_000,
+  scheduleEntries: 1_000_000,
+} as const;
+
 /** A GPA as a number or a "0x…" string. */
 const gpa = z.union([
   z.number().int().nonnegative(),
-  z.string().regex(/^0x[0-9a-fA-F]+$/, 'a hex string like "0x1000"').transform((s) => parseInt(s, 16)),
-]).refine((n) => n % 4096 === 0, 'a 4 KiB-aligned GPA');
+  z.string().regex(/^0x[0-9a-fA-F]{1,13}$/, 'a hex string like "0x1000" (below 2^52)').transform((s) => parseInt(s, 16)),
+]).refine((n) => n < 2 ** TRACE_LIMITS.gpaBits, `a GPA below 2^${TRACE_LIMITS.gpaBits}`).refine((n) => n % 4096 === 0, 'a 4 KiB-aligned GPA');
 
 const seamcall = z.enum(SEAMCALL_NAMES as unknown as [SeamcallName, ...SeamcallName[]]);
-const count = z.number().int().positive();
+const count = z.number().int().positive().max(TRACE_LIMITS.injectCount);
 const vcpu = z.number().int().nonnegative();
-const npages = z.number().int().positive().default(1);
+const npages = z.number().int().positive().max(TRACE_LIMITS.npages).default(1);
 
 const statusValue = z.string().transform((s, ctx) => {
   if (/^0x[0-9a-fA-F]{1,16}$/.test(s)) return BigInt(s);
@@ -65,7 +87,7 @@ const op = z.discriminatedUnion('op', [
 const memslot = z.object({
   id: z.number().int().nonnegative(),
   gpa,
-  npages: z.number().int().positive(),
+  npages: z.number().int().positive().max(TRACE_LIMITS.slotPages),
   gmem: z.boolean().default(true),
 }).strict();
 
@@ -86,10 +108,10 @@ export const traceSchema = z.object({
   }).strict().default({}),
   threads: z.array(z.object({
     name: z.string().min(1),
-    ops: z.array(op).min(1),
-  }).strict()).min(1),
-  schedule: z.array(z.number().int().nonnegative()).optional(),
-  budget: z.number().int().positive().default(200_000),
+    ops: z.array(op).min(1).max(TRACE_LIMITS.opsPerThread),
+  }).strict()).min(1).max(TRACE_LIMITS.threads),
+  schedule: z.array(z.number().int().nonnegative()).max(TRACE_LIMITS.scheduleEntries).optional(),
+  budget: z.number().int().positive().max(TRACE_LIMITS.budget).default(200_000),
 }).strict().superRefine((t, ctx) => {
   if (!t.vm.adEnabled && !t.vm.unreachableConfig) {
     ctx.addIssue({
@@ -113,17 +135,44 @@ function jsonPath(path: (string | number)[]): string {
   return '$' + path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
 }
 
+/**
+ * Where a JSON syntax error is, as "at line L, column C". Node gives a position, or (for
+ * an unexpected token) quotes the input around it: ..."<10 characters before><token>…".
+ */
+function jsonErrorAt(text: string, message: string): string {
+  let pos: number | null = null;
+  const m = /at position (\d+)/.exec(message);
+  if (m) pos = Number(m[1]);
+  const q = /^Unexpected token '(.)', (\.\.\.)?"([\s\S]*)"(?:\.\.\.)? is not valid JSON$/.exec(message);
+  if (pos === null && q) {
+    const [, token, cut, snippet] = q;
+    const at = text.indexOf(snippet!);
+    if (at >= 0) pos = cut ? at + 10 : at + snippet!.indexOf(token!);
+  }
+  if (pos === null) return /end of JSON input/.test(message) ? 'at the end of the input (it stops too early)' : '(no position given)';
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  const column = pos - before.lastIndexOf('\n');
+  return `at line ${line}, column ${column}`;
+}
+
 export function parseTrace(text: string, file: string): Trace {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new InputError(`${file}: not valid JSON (${(e as Error).message})`);
+    // one line: where, not the raw input Node quotes in its message
+    throw new InputError(`${file}: not valid JSON ${jsonErrorAt(text, (e as Error).message)}`);
   }
   const r = traceSchema.safeParse(json);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     let msg = issue.message;
+    if (issue.code === z.ZodIssueCode.invalid_union) {
+      // say what was wrong with the value in the branch of its own type (a number, a "0x…" string)
+      const specific = issue.unionErrors.flatMap((e) => e.issues).find((i) => i.code !== z.ZodIssueCode.invalid_type);
+      if (specific) msg = specific.message;
+    }
     if (issue.code === z.ZodIssueCode.invalid_union_discriminator) msg = `expected "op" to be one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}`;
     else if (issue.code === z.ZodIssueCode.unrecognized_keys) msg = `unexpected key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
     else if (issue.code === z.ZodIssueCode.invalid_type) msg = `expected ${issue.expected}, got ${issue.received}`;
@@ -134,10 +183,19 @@ export function parseTrace(text: string, file: string): Trace {
 
 export function loadTrace(file: string): Trace {
   let text: string;
+  let st;
   try {
-    text = readFileSync(file, 'utf8');
+    st = statSync(file);
   } catch {
     throw new InputError(`${file}: no such trace file`);
+  }
+  // never read a device, a FIFO or a huge file: it would not end, or not soon
+  if (!st.isFile()) throw new InputError(`${file}: not a regular file`);
+  if (st.size > TRACE_LIMITS.fileBytes) throw new InputError(`${file}: ${st.size} bytes, more than a trace may have (${TRACE_LIMITS.fileBytes})`);
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InputError(`${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   return parseTrace(text, file);
 }

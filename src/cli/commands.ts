@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { InputError } from './errors.ts';
 import type { StepModel } from '../../versions/index.ts';
 import { replay } from '../../harness/replay.ts';
-import { resolveTrace } from '../../harness/trace.ts';
-import { formatObservationText, toJson } from '../../harness/report.ts';
+import { loadCorpus, resolveTrace } from '../../harness/trace.ts';
+import { formatObservationText, toJson, wrapText } from '../../harness/report.ts';
 import { registerHarnessCommands } from './harness_commands.ts';
 import { registerLinkCommands } from './link_commands.ts';
 import { registerExploreCommand } from './explore_command.ts';
@@ -38,6 +38,19 @@ export function registerCommands(program: Command, ctx: CliContext): void {
         const m = s.manifest;
         ctx.out(`${String(m.step).padStart(2, '0')}  ${(m.commit ?? '-').padEnd(12)}  ${m.subject}\n`);
       }
+    });
+
+  program
+    .command('traces')
+    .description('list the built-in traces with their descriptions')
+    .option('--json', 'one JSON array')
+    .action((opts: { json?: boolean }) => {
+      const traces = loadCorpus();
+      if (opts.json) {
+        ctx.out(toJson(traces.map((t) => ({ name: t.name, description: t.description, threads: t.threads.length, pinned: t.schedule !== undefined }))) + '\n');
+        return;
+      }
+      for (const t of traces) ctx.out(wrapText(`${t.name}${t.schedule !== undefined ? ' (pinned schedule)' : ''}: ${t.description}`, 80, '    ') + '\n');
     });
 
   program

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { basename } from 'node:path';
 import { InputError } from './errors.ts';
+import { wrapText } from '../../harness/report.ts';
 import type { StepInfo } from '../step_types.ts';
 import { modelDiff } from '../../harness/model_functions.ts';
 import {
@@ -34,6 +35,23 @@ const pad2 = (n: number): string => String(n).padStart(2, '0');
 
 function stepByNumber(steps: readonly StepInfo[], n: number): StepInfo | undefined {
   return steps.find((s) => s.manifest.step === n);
+}
+
+/** A step's intents and assumptions, as show-step prints them (80 columns). */
+export function formatIntents(m: StepInfo['manifest']): string {
+  const lines: string[] = [];
+  lines.push(m.intents.length === 0 ? 'intents: none (no behaviour change is declared)' : `intents (${m.intents.length}):`);
+  for (const i of m.intents) {
+    lines.push(wrapText(`  ${i.id}: ${i.summary}`, 80, '      '));
+    lines.push(wrapText(`    witnessed by: ${i.witnesses.join(', ')}`, 80, '      '));
+  }
+  lines.push(m.assumptions.length === 0 ? 'assumptions: none' : `assumptions (${m.assumptions.length}):`);
+  for (const a of m.assumptions) {
+    lines.push(wrapText(`  ${a.id}: ${a.point}`, 80, '      '));
+    lines.push(wrapText(`    choice: ${a.choice}`, 80, '      '));
+    lines.push(wrapText(`    because: ${a.reason} (trace ${a.trace})`, 80, '      '));
+  }
+  return lines.join('\n') + '\n';
 }
 
 /** Parses a step number for `show-step`: an integer N with both step N-1 and N in the registry. */
@@ -150,6 +168,8 @@ export function registerLinkCommands(program: Command, ctx: LinkCommandContext):
               modelDiff: diff,
               real: real ? { kernel: opts.kernel, hash: real.hash, foundBy: real.how, show: real.show, functions: real.functions } : null,
               fidelity,
+              intents: cur.manifest.intents.map((i) => ({ id: i.id, summary: i.summary, witnesses: i.witnesses })),
+              assumptions: cur.manifest.assumptions,
             },
             null,
             2,
@@ -165,6 +185,7 @@ export function registerLinkCommands(program: Command, ctx: LinkCommandContext):
         text += real.show.endsWith('\n') ? real.show : real.show + '\n';
       }
       text += '\n' + formatFidelity(fidelity);
+      text += '\n' + formatIntents(cur.manifest);
       ctx.out(text);
     });
 }

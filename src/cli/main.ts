@@ -1,5 +1,6 @@
 // tdx-difftest command line. Bad input → one line on stderr and exit status 2 (128 for
 // `bisect --exit-code`, so that `git bisect run` aborts instead of marking a commit bad).
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { InputError } from './errors.ts';
 import { ManifestError } from '../manifest_rules.ts';
@@ -19,6 +20,7 @@ Exit status:
   3    an internal error of the tool
   125  bisect --exit-code: the commit maps to no step (git bisect skips it)
   128  bisect --exit-code: bad input or an internal error (git bisect aborts)
+  141  the reader of the output went away (\`… | head\`): stopped quietly
 `;
 
 /** `bisect … --exit-code`: a failure of the tool must abort git bisect run, not mark a commit. */
@@ -27,6 +29,13 @@ export function isBisectRun(argv: readonly string[]): boolean {
 }
 
 export const BISECT_ABORT = 128;
+/** 128 + SIGPIPE: what the shell reports for a writer whose reader went away. */
+const SIGPIPE_EXIT = 141;
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
   const failure = (code: 2 | 3): number => (isBisectRun(argv) ? BISECT_ABORT : code);
@@ -37,7 +46,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     .exitOverride()
     .configureOutput({ writeOut: (s) => out(s), writeErr: (s) => process.stderr.write(s) })
     .showHelpAfterError(false)
-    .addHelpText('after', EXIT_STATUS_HELP);
+    .addHelpText('after', EXIT_STATUS_HELP)
+    .version(packageVersion(), '-V, --version', 'print the version');
   let code = 0;
   // the step registry is loaded here, not imported: a step manifest the loader rejects is
   // bad input (file, path, what is missing), not a crash
@@ -71,6 +81,11 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
 
 const isMain = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isMain) {
+  // the reader went away (`… | head`): stop quietly, as a C tool killed by SIGPIPE would
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(SIGPIPE_EXIT);
+    throw e;
+  });
   // exitCode, not exit(): a pipe may still hold output that must be written first
   main(process.argv.slice(2)).then(
     (code) => {

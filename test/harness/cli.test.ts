@@ -122,6 +122,15 @@ describe('bad input: one line on stderr, exit 2', () => {
   const invalid = join(tmp, 'invalid.trace.json');
   writeFileSync(bad, '{ "name": ');
   writeFileSync(invalid, JSON.stringify({ name: 'x', threads: [{ name: 'v', ops: [{ op: 'nope' }] }] }));
+  const trace = (extra: object, op: object = { op: 'fault', gpa: '0x1000' }): string => JSON.stringify({ name: 'x', threads: [{ name: 'v', ops: [op] }], ...extra });
+  const bigGpa = join(tmp, 'big-gpa.trace.json');
+  writeFileSync(bigGpa, trace({}, { op: 'fault', gpa: '0x20000000000001000' }));
+  const bigBudget = join(tmp, 'big-budget.trace.json');
+  writeFileSync(bigBudget, trace({ budget: 2 ** 53 }));
+  const bigRange = join(tmp, 'big-range.trace.json');
+  writeFileSync(bigRange, trace({}, { op: 'zap_gfn_range', gpa: 0, npages: 1e9 }));
+  const syntax = join(tmp, 'syntax.trace.json');
+  writeFileSync(syntax, '{"name": "x",\n "threads": [ }');
   const cases: [string, string[], number?][] = [
     ['unknown trace', ['check', 'no-such-trace']],
     ['malformed trace file', ['check', bad]],
@@ -133,11 +142,20 @@ describe('bad input: one line on stderr, exit 2', () => {
     ['diff of an unknown trace', ['diff', 'nope', '0', '0']],
     ['bad --layer', ['bisect', 'private-fault', '--layer', 'sideways']],
     ['unknown option', ['check', '--frobnicate']],
+    ['a device, not a trace file', ['replay', '/dev/null']],
+    ['a GPA beyond 2^52', ['replay', bigGpa]],
+    ['a budget beyond the limit', ['replay', bigBudget]],
+    ['a range beyond the limit', ['replay', bigRange]],
+    ['a JSON syntax error (one line, with line and column)', ['replay', syntax]],
     ['--jobs beyond any machine', ['check', '--jobs', '99999999999999999999']],
     // under bisect --exit-code bad input is 128: git bisect run aborts instead of marking "bad"
     ['--exit-code without --step', ['bisect', 'private-fault', '--exit-code'], 128],
     ['a mistyped trace under --exit-code', ['bisect', 'no-such-trace', '--exit-code', '--step', '1'], 128],
   ];
+  it('a JSON syntax error says where: line and column', async () => {
+    expect((await runMain(['replay', syntax])).err).toBe(`tdx-difftest: ${syntax}: not valid JSON at line 2, column 15\n`);
+  });
+
   for (const [what, argv, code] of cases) {
     it(what, async () => {
       const r = await runMain(argv);
