@@ -39,6 +39,18 @@ export interface CheckResult {
    * give (outside its contract): the kernel was facing an impossible answer.
    */
   outsideContract?: string[];
+  /** Where an unexpected result first diverges: the operation, and every operation's results on both steps. */
+  firstDivergence?: FirstDivergence;
+  /** This step only undoes the unexpected change of the step before (said once, there). */
+  undoes?: number;
+}
+
+/** The operation the first unexplained difference belongs to, and the operations around it. */
+export interface FirstDivergence {
+  thread: string;
+  op: string;
+  /** Every operation of the trace in the order it returned, with its result on both steps. */
+  ops: { thread: string; op: string; base: string; step: string }[];
 }
 
 export interface CheckReport {
@@ -171,11 +183,31 @@ export function outsideContract(obs: Observation): string[] {
   return [...out];
 }
 
+/** The operations of both replays (aligned by thread and label) around the diverging one. */
+function firstDivergence(e: Record<string, unknown>, a: Observation, b: Observation): FirstDivergence {
+  const results = (o: Observation): Map<string, string> =>
+    new Map(o.events.filter((x) => x.kind === 'result' && x.thread !== 'setup').map((x) => [`${String(x.thread)}\u0000${String(x.op)}`, String(x.value)]));
+  const ra = results(a);
+  const rb = results(b);
+  const order: string[] = [];
+  for (const k of [...ra.keys(), ...rb.keys()]) if (!order.includes(k)) order.push(k);
+  return {
+    thread: String(e.thread),
+    op: String(e.op),
+    ops: order.map((k) => {
+      const [thread, op] = k.split('\u0000') as [string, string];
+      return { thread, op, base: ra.get(k) ?? '(not reached)', step: rb.get(k) ?? '(not reached)' };
+    }),
+  };
+}
+
 /** The result of one pair from the two replays of one trace. */
 export function pairResult(steps: readonly StepModel[], trace: string, p: StepPair, a: Replayed, b: Replayed): CheckResult {
   const r = checkPair(steps, trace, p.base.manifest.step, p.step.manifest.step, a.obs, b.obs);
   const impossible = outsideContract(b.obs);
   if (impossible.length > 0) r.outsideContract = impossible;
+  const first = r.differences.find((d) => d.intents.length === 0 && d.event.kind !== 'final');
+  if (first) r.firstDivergence = firstDivergence(first.event, a.obs, b.obs);
   if (b.error !== undefined) {
     r.error = b.error;
     r.verdict = 'unexpected';
@@ -198,7 +230,27 @@ export function checkTrace(trace: Trace, steps: readonly StepModel[], pairs: rea
     }
     return r;
   };
-  return pairs.map((p) => pairResult(steps, trace.name, p, get(p.base), get(p.step)));
+  const results = pairs.map((p) => pairResult(steps, trace.name, p, get(p.base), get(p.step)));
+  markUndos(steps, pairs, results, (s) => cache.get(s.manifest.step));
+  return results;
+}
+
+/**
+ * Step N+1 only undoes step N's unexpected change when, compared with step N-1 directly
+ * (N's and N+1's intents explaining), it shows nothing unexpected: the usual shape of one
+ * broken step in a series. The report then says so once, at step N.
+ */
+function markUndos(steps: readonly StepModel[], pairs: readonly StepPair[], results: CheckResult[], replayOf: (s: StepModel) => Replayed | undefined): void {
+  for (let i = 1; i < pairs.length; i++) {
+    const [prev, cur] = [results[i - 1]!, results[i]!];
+    if (pairs[i]!.base !== pairs[i - 1]!.step || prev.verdict !== 'unexpected' || cur.verdict !== 'unexpected') continue;
+    if (prev.error !== undefined || cur.error !== undefined || (cur.missing?.length ?? 0) > 0) continue;
+    const a = replayOf(pairs[i - 1]!.base);
+    const b = replayOf(pairs[i]!.step);
+    if (!a || !b || b.error !== undefined) continue;
+    const across = checkPair(steps, cur.trace, pairs[i - 1]!.base.manifest.step, pairs[i]!.step.manifest.step, a.obs, b.obs);
+    if (across.verdict !== 'unexpected') cur.undoes = prev.step;
+  }
 }
 
 /** The steps a list of pairs replays, in step order. */
@@ -215,12 +267,15 @@ export function neededSteps(pairs: readonly StepPair[]): StepModel[] {
 export function resultsFromReplays(steps: readonly StepModel[], pairs: readonly StepPair[], traces: readonly Trace[], replays: ReadonlyMap<number, readonly Replayed[]>): CheckResult[] {
   const out: CheckResult[] = [];
   traces.forEach((t, i) => {
+    const mine: CheckResult[] = [];
     for (const p of pairs) {
       const a = replays.get(p.base.manifest.step)?.[i];
       const b = replays.get(p.step.manifest.step)?.[i];
       if (!a || !b) throw new Error(`no replay of ${t.name} on step ${!a ? p.base.manifest.step : p.step.manifest.step}`);
-      out.push(pairResult(steps, t.name, p, a, b));
+      mine.push(pairResult(steps, t.name, p, a, b));
     }
+    markUndos(steps, pairs, mine, (s) => replays.get(s.manifest.step)?.[i]);
+    out.push(...mine);
   });
   return out;
 }

@@ -1,6 +1,6 @@
 // Rendering observations and verdicts: JSON, plain text for an 80-column mail reply.
 import type { Observation } from './observation.ts';
-import type { CheckReport } from './check.ts';
+import type { CheckReport, CheckResult } from './check.ts';
 
 export function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? '0x' + x.toString(16) : x));
@@ -145,7 +145,29 @@ export function formatVerdictMatrix(traces: readonly string[], steps: readonly n
  * intended ones with their intents, intent coverage and a summary. Every line fits
  * `width` columns.
  */
-export function formatCheckText(r: CheckReport, style: Style = { color: false }, width = 80): string {
+/** How many unexplained differences a failing case lists before pointing at --full. */
+export const DIFFERENCES_SHOWN = 8;
+/** How many failing cases of one step are shown in detail; the others get their first divergence only. */
+export const CASES_DETAILED = 3;
+
+/** The operations around the first divergence, both steps' results side by side, the diverging one marked. */
+function formatDivergence(x: CheckResult): string[] {
+  const f = x.firstDivergence;
+  if (!f) return [];
+  const at = f.ops.findIndex((o) => o.thread === f.thread && o.op === f.op);
+  // the three operations before the diverging one and the one after: how it got there
+  const from = at < 0 ? 0 : Math.max(0, at - 3);
+  const shown = f.ops.slice(from, at < 0 ? f.ops.length : Math.min(f.ops.length, at + 2));
+  const name = (o: { thread: string; op: string }): string => `${o.thread} ${o.op}`;
+  const w = Math.max(...shown.map((o) => name(o).length), 9);
+  const v = Math.max(...shown.map((o) => o.base.length), 7);
+  const out = [`    first divergence: ${f.thread} ${f.op}`, `      ${''.padEnd(w + 2)}${`step ${pad2(x.base)}`.padEnd(v + 2)}step ${pad2(x.step)}`];
+  for (const o of shown) out.push(`    ${o.thread === f.thread && o.op === f.op ? '>' : ' '} ${name(o).padEnd(w + 2)}${o.base.padEnd(v + 2)}${o.step}`);
+  if (from > 0) out.splice(2, 0, `      … ${from} operation${from === 1 ? '' : 's'} before`);
+  return out;
+}
+
+export function formatCheckText(r: CheckReport, style: Style = { color: false }, width = 80, full = false): string {
   const out: string[] = [];
   const span = r.steps.length === 1 ? `step ${pad2(r.from)}` : `steps ${pad2(r.from)}..${pad2(r.to)}`;
   out.push(`check: ${r.traces.length} trace${r.traces.length === 1 ? '' : 's'} x ${span}, each step against the step before it`);
@@ -157,14 +179,32 @@ export function formatCheckText(r: CheckReport, style: Style = { color: false },
   if (bad.length > 0) {
     out.push('');
     out.push(paint('Unexpected:', 'bold', style));
+    const detailed = new Map<number, number>();
     for (const x of bad) {
+      if (x.undoes !== undefined && !full) {
+        out.push(`${markOf('unexpected', style)} ${x.trace}, step ${pad2(x.step)} vs ${pad2(x.base)}: only undoes step ${pad2(x.undoes)}'s unexpected change (above)`);
+        continue;
+      }
       const unexplained = x.differences.filter((d) => d.intents.length === 0);
       const parts: string[] = [];
       if (x.error !== undefined) parts.push(`the replay failed: ${x.error}`);
-      else if (unexplained.length > 0) parts.push(`${unexplained.length} of ${x.differences.length} difference${x.differences.length === 1 ? '' : 's'} not explained`);
+      else if (unexplained.length > 0) {
+        const explained = x.differences.length - unexplained.length;
+        parts.push(`${unexplained.length} difference${unexplained.length === 1 ? '' : 's'} not explained${explained > 0 ? ` (${explained} explained)` : ''}`);
+      }
       if (x.missing && x.missing.length > 0) parts.push(`intended change missing: ${x.missing.join(', ')}`);
       out.push(`${markOf('unexpected', style)} ${x.trace}, step ${pad2(x.step)} vs ${pad2(x.base)}: ${parts.join('; ')}`);
-      for (const d of x.differences) out.push('    ' + formatDifference(d, style));
+      const n = (detailed.get(x.step) ?? 0) + 1;
+      detailed.set(x.step, n);
+      if (n > CASES_DETAILED && !full) {
+        if (x.firstDivergence) out.push(`    first divergence: ${x.firstDivergence.thread} ${x.firstDivergence.op} (details: --full, or check ${x.trace} --from ${x.step} --to ${x.step})`);
+        continue;
+      }
+      out.push(...formatDivergence(x));
+      const listed = full ? x.differences : unexplained;
+      const cap = full ? listed.length : DIFFERENCES_SHOWN;
+      for (const d of listed.slice(0, cap)) out.push('    ' + formatDifference(d, style));
+      if (listed.length > cap) out.push(`    … ${listed.length - cap} more not shown (--full lists every difference)`);
     }
   }
 

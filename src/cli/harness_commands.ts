@@ -92,6 +92,7 @@ interface CheckOpts {
   text?: boolean;
   jobs?: string;
   coverage?: boolean;
+  full?: boolean;
 }
 
 /**
@@ -138,7 +139,7 @@ async function doCheck(ctx: CliContext, traceArgs: string[], opts: CheckOpts): P
       throw new InputError(`--junit ${opts.junit}: cannot write the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
   }
-  ctx.out(opts.json ? toJson(report) + '\n' : formatCheckText(report, stdoutStyle(Boolean(opts.text))));
+  ctx.out(opts.json ? toJson(report) + '\n' : formatCheckText(report, stdoutStyle(Boolean(opts.text)), 80, Boolean(opts.full)));
   ctx.setExit(report.exitCode);
 }
 
@@ -298,6 +299,7 @@ export function registerHarnessCommands(program: Command, ctx: CliContext): void
     .option('--text', 'plain text without colour, at most 80 columns')
     .option('--jobs <n>', 'threads in all, main included (default 1: in-process, the fastest here)')
     .option('--coverage', 'count intent coverage over the given traces too (always counted over the built-in corpus)')
+    .option('--full', 'list every difference of a failing case, explained ones too (default: the unexplained ones, at most 8)')
     .action(async (traceArgs: string[], opts: CheckOpts) => {
       await doCheck(ctx, traceArgs, opts);
       await flushStdout();
