@@ -48,6 +48,8 @@ export interface Observation {
   trace: string;
   events: ObsEvent[];
   final: FinalState;
+  /** How a pinned schedule fitted the run (skipped or unused entries): never compared. */
+  notes?: string[];
 }
 
 /**

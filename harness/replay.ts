@@ -26,6 +26,20 @@ function* applyInjection(hw: TdxModule, op: Extract<TraceOp, { op: 'inject_busy'
   return 'armed';
 }
 
+/**
+ * What a reader of a pinned schedule should know: entries that named a finished thread
+ * were skipped, and once the schedule ran out the threads ran on in thread order.
+ */
+function scheduleNotes(trace: Trace, skipped: number, end: string): string[] {
+  if (!trace.schedule) return [];
+  const notes: string[] = [];
+  if (skipped > 0) notes.push(`${skipped} schedule entr${skipped === 1 ? 'y' : 'ies'} named a thread that had already finished: skipped`);
+  const named = new Set(trace.schedule);
+  const never = trace.threads.map((t, i) => (named.has(i) ? null : t.name)).filter((n): n is string => n !== null);
+  if (never.length > 0 && end === 'completed') notes.push(`thread${never.length === 1 ? '' : 's'} ${never.join(', ')} never named in the schedule: run after it ran out, in thread order`);
+  return notes;
+}
+
 export function replay(trace: Trace, step: StepModel, opts: ReplayOptions = {}): Observation {
   const hw = new TdxModule({ rootLevel: trace.vm.sharedBit === 51 ? 5 : 4, nrVcpus: trace.vm.vcpus });
   const c = new KernelContext(hw);
@@ -105,7 +119,10 @@ export function replay(trace: Trace, step: StepModel, opts: ReplayOptions = {}):
     const final = finalState(kvm, end.end, destroyed);
     const events = c.events ?? [];
     canonicalizePages(events, final, pageNamer(c));
-    return { step: step.manifest.step, trace: trace.name, events, final };
+    const obs: Observation = { step: step.manifest.step, trace: trace.name, events, final };
+    const notes = scheduleNotes(trace, c.scheduleSkipped, end.end);
+    if (notes.length > 0) obs.notes = notes;
+    return obs;
   } catch (e) {
     if (e instanceof HostCrash) throw new Error(`unexpected crash outside the scheduler: ${e.message}`);
     throw e;

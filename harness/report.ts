@@ -21,6 +21,7 @@ export function formatObservationText(obs: Observation): string {
   lines.push(`    direct: ${f.direct.map((m) => `${m.gpa}/L${m.level}:${m.kind}`).join(' ') || '(empty)'}`);
   lines.push(`    sept:   ${f.sept.map((s) => `${s.gpa}/L${s.level}:${s.state}:${s.page}`).join(' ') || '(empty)'}`);
   lines.push(`    septPages: ${f.septPages.join(' ') || '(none)'}  leaked: ${f.pages.leaked.map((l) => `${l.page}(${l.what})`).join(' ') || '(none)'}`);
+  for (const n of obs.notes ?? []) lines.push(`  note: ${n}`);
   return lines.join('\n') + '\n';
 }
 

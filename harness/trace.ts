@@ -156,6 +156,39 @@ function jsonErrorAt(text: string, message: string): string {
   return `at line ${line}, column ${column}`;
 }
 
+const MAX_ISSUES_SHOWN = 6;
+
+/** The keys the schema allows for the object at `path` of `json` (an op's keys depend on its "op"). */
+function allowedKeys(json: unknown, path: readonly (string | number)[]): string[] | null {
+  const at = (p: readonly (string | number)[]): unknown => p.reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string | number, unknown>)[k] : undefined), json);
+  const tail = path.slice(-2);
+  if (path.length === 0) return Object.keys(traceSchema.innerType().shape);
+  if (path.length === 1 && path[0] === 'vm') return Object.keys((traceSchema.innerType().shape.vm as unknown as z.ZodDefault<z.AnyZodObject>)._def.innerType.shape);
+  if (path.length === 2 && path[0] === 'threads') return ['name', 'ops'];
+  if (tail[0] === 'memslots') return Object.keys(memslot.shape);
+  if (tail[0] === 'ops') {
+    const name = (at(path) as { op?: unknown } | undefined)?.op;
+    const branch = op.options.find((o) => o.shape.op.value === name);
+    return branch ? Object.keys(branch.shape) : null;
+  }
+  return null;
+}
+
+function issueMessage(issue: z.ZodIssue, json: unknown): string {
+  if (issue.code === z.ZodIssueCode.invalid_union) {
+    // say what was wrong with the value in the branch of its own type (a number, a "0x…" string)
+    const specific = issue.unionErrors.flatMap((e) => e.issues).find((i) => i.code !== z.ZodIssueCode.invalid_type);
+    return specific ? specific.message : issue.message;
+  }
+  if (issue.code === z.ZodIssueCode.invalid_union_discriminator) return `expected "op" to be one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}`;
+  if (issue.code === z.ZodIssueCode.unrecognized_keys) {
+    const allowed = allowedKeys(json, issue.path);
+    return `unexpected key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}${allowed ? ` (allowed: ${allowed.join(', ')})` : ''}`;
+  }
+  if (issue.code === z.ZodIssueCode.invalid_type) return `expected ${issue.expected}, got ${issue.received}`;
+  return issue.message;
+}
+
 export function parseTrace(text: string, file: string): Trace {
   let json: unknown;
   try {
@@ -166,17 +199,11 @@ export function parseTrace(text: string, file: string): Trace {
   }
   const r = traceSchema.safeParse(json);
   if (!r.success) {
-    const issue = r.error.issues[0]!;
-    let msg = issue.message;
-    if (issue.code === z.ZodIssueCode.invalid_union) {
-      // say what was wrong with the value in the branch of its own type (a number, a "0x…" string)
-      const specific = issue.unionErrors.flatMap((e) => e.issues).find((i) => i.code !== z.ZodIssueCode.invalid_type);
-      if (specific) msg = specific.message;
-    }
-    if (issue.code === z.ZodIssueCode.invalid_union_discriminator) msg = `expected "op" to be one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}`;
-    else if (issue.code === z.ZodIssueCode.unrecognized_keys) msg = `unexpected key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
-    else if (issue.code === z.ZodIssueCode.invalid_type) msg = `expected ${issue.expected}, got ${issue.received}`;
-    throw new InputError(`${file}: at ${jsonPath(issue.path)}: ${msg}`);
+    // every problem at once (up to a few), each with its JSON path: one line of bad input
+    const all = r.error.issues.map((issue) => `at ${jsonPath(issue.path)}: ${issueMessage(issue, json)}`);
+    const shown = all.slice(0, MAX_ISSUES_SHOWN);
+    const more = all.length > shown.length ? `; and ${all.length - shown.length} more` : '';
+    throw new InputError(`${file}: ${shown.join('; ')}${more}`);
   }
   return r.data as Trace;
 }

@@ -24,6 +24,16 @@ export function parseStep(arg: string, steps: readonly StepModel[]): number {
   return n;
 }
 
+/**
+ * The yield points of a run: entry i of a pinned schedule picks the thread that runs from
+ * yield point i on. "0:lock" is thread 0 about to take a lock.
+ */
+function formatYields(trace: { threads: { name: string }[] }, log: readonly string[]): string {
+  const names = trace.threads.map((t, i) => `${i}=${t.name}`).join(', ');
+  const items = log.map((y, i) => `${i}:${y}`);
+  return `  yield points (${log.length}; threads ${names}):\n` + wrapText('    ' + items.join(' '), 80, '    ') + '\n';
+}
+
 export function registerCommands(program: Command, ctx: CliContext): void {
   program
     .command('steps')
@@ -58,12 +68,18 @@ export function registerCommands(program: Command, ctx: CliContext): void {
     .description('replay one trace on one step (default: every step) and print the observation')
     .option('--step <n>', 'only this step')
     .option('--json', 'one JSON object per step, one per line')
-    .action((traceArg: string, opts: { step?: string; json?: boolean }) => {
+    .option('--yields', 'also list every yield point, numbered: the choices a pinned "schedule" makes')
+    .action((traceArg: string, opts: { step?: string; json?: boolean; yields?: boolean }) => {
       const trace = resolveTrace(traceArg);
       const which = opts.step !== undefined ? [ctx.steps[parseStep(opts.step, ctx.steps)]!] : ctx.steps;
       for (const s of which) {
-        const obs = replay(trace, s);
-        ctx.out(opts.json ? toJson(obs) + '\n' : formatObservationText(obs));
+        const yieldLog: string[] | undefined = opts.yields ? [] : undefined;
+        const obs = replay(trace, s, yieldLog ? { yieldLog } : {});
+        if (opts.json) ctx.out(toJson(yieldLog ? { ...obs, yields: yieldLog } : obs) + '\n');
+        else {
+          ctx.out(formatObservationText(obs));
+          if (yieldLog) ctx.out(formatYields(trace, yieldLog));
+        }
       }
     });
 

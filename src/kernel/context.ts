@@ -83,6 +83,8 @@ export class KernelContext {
    * events recorded now carry `quiescent: true`.
    */
   quiescent = false;
+  /** Entries of a pinned schedule that named a thread which had already finished. */
+  scheduleSkipped = 0;
   /** When set, every yield point is logged as "thread:label" (for writing pinned schedules). */
   yieldLog: string[] | null = null;
 

@@ -44,7 +44,10 @@ export function runThreads(c: KernelContext, runs: ThreadRun[], schedule: readon
       cur = t;
     } else if (schedule && si < schedule.length) {
       const want = runs[schedule[si++]!];
-      if (!want || want.done) continue; // the pinned choice has finished: skip it
+      if (!want || want.done) {
+        c.scheduleSkipped++; // the pinned choice has finished: skip it
+        continue;
+      }
       t = want;
     } else {
       if (cur && !cur.done && !cur.blocked) t = cur;

@@ -152,6 +152,31 @@ describe('bad input: one line on stderr, exit 2', () => {
     ['--exit-code without --step', ['bisect', 'private-fault', '--exit-code'], 128],
     ['a mistyped trace under --exit-code', ['bisect', 'no-such-trace', '--exit-code', '--step', '1'], 128],
   ];
+  it('every schema problem at once, each with its JSON path, and the keys allowed where one is unknown', async () => {
+    const many = join(tmp, 'many.trace.json');
+    writeFileSync(many, JSON.stringify({ name: 'x', colour: 1, vm: { vcpu: 2 }, threads: [{ name: 't', ops: [{ op: 'fault', gpa: '0x1001', vcpus: 0 }] }] }));
+    const r = await runMain(['replay', many]);
+    expect(r.code).toBe(2);
+    expect(r.err.trimEnd().split('\n')).toHaveLength(1);
+    expect(r.err).toContain('at $.vm: unexpected key(s) "vcpu" (allowed: td, vcpus, sharedBit,');
+    expect(r.err).toContain('at $.threads[0].ops[0].gpa: a 4 KiB-aligned GPA');
+    expect(r.err).toContain('at $.threads[0].ops[0]: unexpected key(s) "vcpus" (allowed: op, vcpu, gpa)');
+    expect(r.err).toContain('at $: unexpected key(s) "colour" (allowed: name, description, vm, threads, schedule, budget)');
+  });
+
+  it('replay --yields numbers the yield points; a schedule that does not fit gets a note', async () => {
+    const r = await runMain(['replay', 'fault-races-conversion', '--step', '0', '--yields']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/yield points \(12; threads 0=vcpu0, 1=host\):\n {4}0:0:lock 1:1:lock/);
+    expect(r.out).not.toContain('note:');
+    const loose = join(tmp, 'loose.trace.json');
+    const t = JSON.parse(readFileSync(join(CORPUS_DIR, 'fault-races-conversion.trace.json'), 'utf8')) as { schedule: number[] };
+    t.schedule = [...t.schedule, 1, 1, 0];
+    writeFileSync(loose, JSON.stringify(t));
+    const l = await runMain(['replay', loose, '--step', '0']);
+    expect(l.out).toContain('note: 2 schedule entries named a thread that had already finished: skipped');
+  });
+
   it('a JSON syntax error says where: line and column', async () => {
     expect((await runMain(['replay', syntax])).err).toBe(`tdx-difftest: ${syntax}: not valid JSON at line 2, column 15\n`);
   });
