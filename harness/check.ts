@@ -11,6 +11,8 @@ import type { Trace } from './trace.ts';
 
 export interface StepRef {
   step: number;
+  /** The step folder's slug (vNN-<slug>): stable across rewordings of the subject. */
+  slug: string;
   subject: string;
   commit: string | null;
 }
@@ -79,7 +81,7 @@ export interface StepPair {
 }
 
 export function stepRef(s: StepModel): StepRef {
-  return { step: s.manifest.step, subject: s.manifest.subject, commit: s.manifest.commit };
+  return { step: s.manifest.step, slug: s.manifest.slug, subject: s.manifest.subject, commit: s.manifest.commit };
 }
 
 function sortedSteps(steps: readonly StepModel[]): StepModel[] {

@@ -1,7 +1,8 @@
-// The check report as JUnit XML: one <testsuite>, one <testcase> per trace × step,
-// a <failure> for each unexpected verdict. Intent-coverage gaps are listed in the
-// suite's <properties> and <system-out> (they are not trace × step cases) and make
-// the suite's `errors` count non-zero, so CI marks the run red.
+// The check report as JUnit XML: one <testsuite>, one <testcase> per trace × step
+// (named by step number and slug, which survive a reworded subject), a <failure> for
+// each unexpected verdict, and, when coverage is counted, one <testcase> per intent
+// with a <failure> when no trace witnesses it: Jenkins and GitLab count failed test
+// cases, not a suite's `errors` attribute.
 import type { CheckReport } from './check.ts';
 import { formatDifference } from './report.ts';
 
@@ -22,25 +23,36 @@ export function xmlEscape(s: string): string {
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
 
-export function toJunit(r: CheckReport, opts: { name?: string; timeSeconds?: number } = {}): string {
+export interface JunitOptions {
+  name?: string;
+  timeSeconds?: number;
+  /** ISO 8601 start of the run and the machine it ran on (suite attributes). */
+  timestamp?: string;
+  hostname?: string;
+}
+
+export function toJunit(r: CheckReport, opts: JunitOptions = {}): string {
+  const slugs = new Map(r.steps.map((s) => [s.step, s.slug]));
   const subjects = new Map(r.steps.map((s) => [s.step, s.subject]));
-  const failures = r.results.filter((x) => x.verdict === 'unexpected').length;
+  const tests = r.results.length + r.coverage.length;
+  const failures = r.results.filter((x) => x.verdict === 'unexpected').length + r.gaps.length;
   const name = opts.name ?? 'tdx-difftest check';
   const time = (opts.timeSeconds ?? 0).toFixed(3);
+  const where = `${opts.timestamp !== undefined ? ` timestamp="${xmlEscape(opts.timestamp)}"` : ''}${opts.hostname !== undefined ? ` hostname="${xmlEscape(opts.hostname)}"` : ''}`;
   const out: string[] = [];
   out.push('<?xml version="1.0" encoding="UTF-8"?>');
-  out.push(`<testsuites name="${xmlEscape(name)}" tests="${r.results.length}" failures="${failures}" errors="${r.gaps.length}" time="${time}">`);
-  out.push(`  <testsuite name="${xmlEscape(name)}" tests="${r.results.length}" failures="${failures}" errors="${r.gaps.length}" skipped="0" time="${time}">`);
+  out.push(`<testsuites name="${xmlEscape(name)}" tests="${tests}" failures="${failures}" errors="0" time="${time}">`);
+  out.push(`  <testsuite name="${xmlEscape(name)}" tests="${tests}" failures="${failures}" errors="0" skipped="0" time="${time}"${where}>`);
   out.push('    <properties>');
   out.push(`      <property name="steps" value="${xmlEscape(`${pad2(r.from)}..${pad2(r.to)}`)}"/>`);
   out.push(`      <property name="coverage-gaps" value="${r.gaps.length}"/>`);
   for (const g of r.gaps) out.push(`      <property name="coverage-gap" value="${xmlEscape(`${g.intent} (step ${pad2(g.step)}): ${g.summary}`)}"/>`);
   out.push('    </properties>');
   for (const x of r.results) {
-    const caseName = `step ${pad2(x.step)}: ${subjects.get(x.step) ?? ''}`;
-    const head = `    <testcase classname="${xmlEscape(`trace.${x.trace}`)}" name="${xmlEscape(caseName)}" time="0">`;
+    const caseName = `step ${pad2(x.step)} ${slugs.get(x.step) ?? ''}`;
+    const head = `    <testcase classname="${xmlEscape(`trace.${x.trace}`)}" name="${xmlEscape(caseName)}">`;
     if (x.verdict !== 'unexpected') {
-      const note = x.verdict === 'intended' ? `intended: ${x.intents.join(', ')}` : 'same';
+      const note = `${subjects.get(x.step) ?? ''}: ${x.verdict === 'intended' ? `intended: ${x.intents.join(', ')}` : 'same'}`;
       out.push(head);
       out.push(`      <system-out>${xmlEscape(note)}</system-out>`);
       out.push('    </testcase>');
@@ -54,8 +66,12 @@ export function toJunit(r: CheckReport, opts: { name?: string; timeSeconds?: num
     out.push(`      <failure message="${xmlEscape(message)}" type="unexpected">${xmlEscape(body)}</failure>`);
     out.push('    </testcase>');
   }
-  const cov = r.coverage.map((c) => `${pad2(c.step)} ${c.intent}: ${c.witnesses.length > 0 ? c.witnesses.join(', ') : 'GAP'}`).join('\n');
-  out.push(`    <system-out>${xmlEscape(`intent coverage:\n${cov}`)}</system-out>`);
+  for (const c of r.coverage) {
+    out.push(`    <testcase classname="${xmlEscape(`intent.step${pad2(c.step)}`)}" name="${xmlEscape(c.intent)}">`);
+    if (c.witnesses.length > 0) out.push(`      <system-out>${xmlEscape(`witnessed by ${c.witnesses.join(', ')}`)}</system-out>`);
+    else out.push(`      <failure message="${xmlEscape('no trace witnesses it')}" type="coverage-gap">${xmlEscape(c.summary)}</failure>`);
+    out.push('    </testcase>');
+  }
   out.push('  </testsuite>');
   out.push('</testsuites>');
   return out.join('\n') + '\n';

@@ -12,6 +12,11 @@ import { checkDistinctNames, runCheck, safeReplay, stepPairs, type CheckReport }
 import { compare, finalEvents, type LayerChoice } from '../../harness/compare.ts';
 import { draftGroups, formatDraft } from '../../harness/draft.ts';
 import { toJunit } from '../../harness/junit.ts';
+import { toKtap } from '../../harness/ktap.ts';
+import { hostname } from 'node:os';
+
+/** The `schema` field of `check --json`: which report format (and version) this is. */
+export const CHECK_REPORT_SCHEMA_ID = 'tdx-difftest/check-report/v1';
 import { OPERATORS, type Operator } from '../../harness/mutate_operators.ts';
 import { buildMatrix, formatChangesText, formatMatrixText, matrixChanges } from '../../harness/matrix.ts';
 import { layerOf, type Observation } from '../../harness/observation.ts';
@@ -93,6 +98,7 @@ interface CheckOpts {
   jobs?: string;
   coverage?: boolean;
   full?: boolean;
+  ktap?: boolean;
 }
 
 /**
@@ -118,6 +124,7 @@ async function doCheck(ctx: CliContext, traceArgs: string[], opts: CheckOpts): P
     jobs = Number(opts.jobs);
   }
   const bar = progress('check');
+  const startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, '');
   const t0 = performance.now();
   let report: CheckReport;
   try {
@@ -134,12 +141,14 @@ async function doCheck(ctx: CliContext, traceArgs: string[], opts: CheckOpts): P
   const seconds = (performance.now() - t0) / 1000;
   if (opts.junit !== undefined) {
     try {
-      writeFileSync(opts.junit, toJunit(report, { timeSeconds: seconds }));
+      writeFileSync(opts.junit, toJunit(report, { timeSeconds: seconds, timestamp: startedAt, hostname: hostname() }));
     } catch (e) {
       throw new InputError(`--junit ${opts.junit}: cannot write the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
   }
-  ctx.out(opts.json ? toJson(report) + '\n' : formatCheckText(report, stdoutStyle(Boolean(opts.text)), 80, Boolean(opts.full)));
+  if (opts.json) ctx.out(toJson({ schema: CHECK_REPORT_SCHEMA_ID, ...report }) + '\n');
+  else if (opts.ktap) ctx.out(toKtap(report));
+  else ctx.out(formatCheckText(report, stdoutStyle(Boolean(opts.text)), 80, Boolean(opts.full)));
   ctx.setExit(report.exitCode);
 }
 
@@ -299,6 +308,7 @@ export function registerHarnessCommands(program: Command, ctx: CliContext): void
     .option('--text', 'plain text without colour, at most 80 columns')
     .option('--jobs <n>', 'threads in all, main included (default 1: in-process, the fastest here)')
     .option('--coverage', 'count intent coverage over the given traces too (always counted over the built-in corpus)')
+    .option('--ktap', 'print KTAP version 1 (a subtest per trace, a result per step; intended: # XFAIL; a coverage gap: # ERROR)')
     .option('--full', 'list every difference of a failing case, explained ones too (default: the unexplained ones, at most 8)')
     .action(async (traceArgs: string[], opts: CheckOpts) => {
       await doCheck(ctx, traceArgs, opts);

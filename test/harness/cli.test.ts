@@ -45,7 +45,8 @@ describe('check', () => {
       results: { trace: string; step: number; verdict: string; intents: string[]; differences: { layer: string; side: string; event: Record<string, unknown>; intents: string[] }[] }[];
       coverage: { step: number; intent: string; witnesses: string[] }[];
     };
-    expect(j.steps).toEqual([1, 2, 3].map((n) => ({ step: n, subject: `synthetic step ${n}`, commit: `0${n}0000000000` })));
+    expect((j as unknown as { schema: string }).schema).toBe('tdx-difftest/check-report/v1');
+    expect(j.steps).toEqual([1, 2, 3].map((n) => ({ step: n, slug: `synthetic-${n}`, subject: `synthetic step ${n}`, commit: `0${n}0000000000` })));
     expect(j.results).toHaveLength(6);
     for (const x of j.results) {
       expect(Object.keys(x)).toEqual(expect.arrayContaining(['trace', 'step', 'verdict', 'intents', 'differences']));
@@ -103,15 +104,18 @@ describe('check', () => {
     const root = parseXml(xml);
     expect(root.name).toBe('testsuites');
     const cases = findAll(root, 'testcase');
-    expect(cases).toHaveLength(TRACES.length * 3);
+    // a case per trace x step, and one per intent in range
+    expect(cases).toHaveLength(TRACES.length * 3 + 2);
     expect(cases.map((c) => c.attrs.classname)).toContain('trace.private-fault');
     const failures = findAll(root, 'failure');
-    expect(failures).toHaveLength(1);
-    expect(findAll(root, 'testsuite')[0]!.attrs.failures).toBe('1');
-    expect(findAll(root, 'testsuite')[0]!.attrs.errors).toBe('1'); // the coverage gap
+    // the unexpected verdict, and the coverage gap as a failed intent case
+    expect(failures.map((f) => f.attrs.type)).toEqual(['unexpected', 'coverage-gap']);
+    expect(findAll(root, 'testsuite')[0]!.attrs.failures).toBe('2');
+    expect(findAll(root, 'testsuite')[0]!.attrs.errors).toBe('0');
+    expect(findAll(root, 'testsuite')[0]!.attrs.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/);
     // the intended case carries the raw condition text, escaped and read back intact
     const intended = cases.find((c) => c.attrs.classname === 'trace.private-fault' && c.attrs.name!.startsWith('step 01'))!;
-    expect(findAll(intended, 'system-out')[0]!.text).toBe('intended: syn-warn');
+    expect(findAll(intended, 'system-out')[0]!.text).toBe('synthetic step 1: intended: syn-warn');
     expect(failures[0]!.text).toContain('value=-EIO');
     expect(xml).not.toContain(NASTY); // it never appears unescaped
   });
