@@ -3,7 +3,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
+import { z } from 'zod/v4';
 import { InputError } from '../src/cli/errors.ts';
 import * as status from '../src/hw/status.ts';
 import { SEAMCALL_NAMES, type SeamcallName } from '../src/hw/tdx_module.ts';
@@ -49,7 +49,7 @@ const statusValue = z.string().transform((s, ctx) => {
   if (/^0x[0-9a-fA-F]{1,16}$/.test(s)) return BigInt(s);
   const v = (status as Record<string, unknown>)[s];
   if (typeof v === 'bigint' && s.startsWith('TDX_')) return v;
-  ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'a TDX status name (e.g. "TDX_EPT_WALK_FAILED") or a hex value' });
+  ctx.addIssue({ code: 'custom', message: 'a TDX status name (e.g. "TDX_EPT_WALK_FAILED") or a hex value' });
   return z.NEVER;
 });
 
@@ -91,11 +91,8 @@ const memslot = z.object({
   gmem: z.boolean().default(true),
 }).strict();
 
-export const traceSchema = z.object({
-  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'a lowercase name like "private-fault"'),
-  description: z.string().default(''),
-  vm: z.object({
-    td: z.enum(['initialized', 'runnable']).default('runnable'),
+const vmSchema = z.object({
+  td: z.enum(['initialized', 'runnable']).default('runnable'),
     vcpus: z.number().int().min(1).max(8).default(1),
     sharedBit: z.union([z.literal(47), z.literal(51)]).default(47),
     adEnabled: z.boolean().default(true),
@@ -105,7 +102,12 @@ export const traceSchema = z.object({
     unreachableConfig: z.boolean().default(false),
     proveMmu: z.boolean().default(true),
     memslots: z.array(memslot).default([{ id: 0, gpa: 0, npages: 4096, gmem: true }]),
-  }).strict().default({}),
+}).strict();
+
+export const traceSchema = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'a lowercase name like "private-fault"'),
+  description: z.string().default(''),
+  vm: vmSchema.prefault({}),
   threads: z.array(z.object({
     name: z.string().min(1),
     ops: z.array(op).min(1).max(TRACE_LIMITS.opsPerThread),
@@ -115,16 +117,16 @@ export const traceSchema = z.object({
 }).strict().superRefine((t, ctx) => {
   if (!t.vm.adEnabled && !t.vm.unreachableConfig) {
     ctx.addIssue({
-      code: z.ZodIssueCode.custom, path: ['vm', 'adEnabled'],
+      code: 'custom', path: ['vm', 'adEnabled'],
       message: 'false is a configuration no kernel runs a TD in (tdx_hardware_setup() disables TDX without EPT A/D bits, and creating the TD fails with -EINVAL); a probe of that code must also set "vm.unreachableConfig": true',
     });
   }
   t.schedule?.forEach((s, i) => {
-    if (s >= t.threads.length) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['schedule', i], message: `a thread index below ${t.threads.length}` });
+    if (s >= t.threads.length) ctx.addIssue({ code: 'custom', path: ['schedule', i], message: `a thread index below ${t.threads.length}` });
   });
   t.threads.forEach((th, ti) => th.ops.forEach((o, oi) => {
     if ('vcpu' in o && typeof o.vcpu === 'number' && o.vcpu >= t.vm.vcpus) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['threads', ti, 'ops', oi, 'vcpu'], message: `a vCPU index below vm.vcpus (${t.vm.vcpus})` });
+      ctx.addIssue({ code: 'custom', path: ['threads', ti, 'ops', oi, 'vcpu'], message: `a vCPU index below vm.vcpus (${t.vm.vcpus})` });
     }
   }));
 });
@@ -162,8 +164,8 @@ const MAX_ISSUES_SHOWN = 6;
 function allowedKeys(json: unknown, path: readonly (string | number)[]): string[] | null {
   const at = (p: readonly (string | number)[]): unknown => p.reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string | number, unknown>)[k] : undefined), json);
   const tail = path.slice(-2);
-  if (path.length === 0) return Object.keys(traceSchema.innerType().shape);
-  if (path.length === 1 && path[0] === 'vm') return Object.keys((traceSchema.innerType().shape.vm as unknown as z.ZodDefault<z.AnyZodObject>)._def.innerType.shape);
+  if (path.length === 0) return Object.keys(traceSchema.shape);
+  if (path.length === 1 && path[0] === 'vm') return Object.keys(vmSchema.shape);
   if (path.length === 2 && path[0] === 'threads') return ['name', 'ops'];
   if (tail[0] === 'memslots') return Object.keys(memslot.shape);
   if (tail[0] === 'ops') {
@@ -174,19 +176,35 @@ function allowedKeys(json: unknown, path: readonly (string | number)[]): string[
   return null;
 }
 
-function issueMessage(issue: z.ZodIssue, json: unknown): string {
-  if (issue.code === z.ZodIssueCode.invalid_union) {
+const OP_NAMES = op.options.map((o) => o.shape.op.value);
+
+/** What a JSON value is, in the words of an "expected …, got …" message. */
+function kindOf(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}
+
+function issueMessage(issue: z.core.$ZodIssue, json: unknown): string {
+  const at = (p: readonly PropertyKey[]): unknown => p.reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<PropertyKey, unknown>)[k] : undefined), json);
+  if (issue.code === 'invalid_union') {
+    if ((issue as { note?: string }).note === 'No matching discriminator') return `expected "op" to be one of ${OP_NAMES.map((o) => JSON.stringify(o)).join(', ')}`;
     // say what was wrong with the value in the branch of its own type (a number, a "0x…" string)
-    const specific = issue.unionErrors.flatMap((e) => e.issues).find((i) => i.code !== z.ZodIssueCode.invalid_type);
-    return specific ? specific.message : issue.message;
+    const specific = issue.errors.flat().find((i) => i.code !== 'invalid_type');
+    return specific ? specific.message : `expected one of its forms, got ${kindOf(at(issue.path))}`;
   }
-  if (issue.code === z.ZodIssueCode.invalid_union_discriminator) return `expected "op" to be one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}`;
-  if (issue.code === z.ZodIssueCode.unrecognized_keys) {
-    const allowed = allowedKeys(json, issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    const allowed = allowedKeys(json, issue.path as (string | number)[]);
     return `unexpected key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}${allowed ? ` (allowed: ${allowed.join(', ')})` : ''}`;
   }
-  if (issue.code === z.ZodIssueCode.invalid_type) return `expected ${issue.expected}, got ${issue.received}`;
+  if (issue.code === 'invalid_type') return `expected ${issue.expected}, got ${kindOf(at(issue.path))}`;
   return issue.message;
+}
+
+/** The trace format as JSON Schema (draft 2020-12), generated from the schema above: what a trace file may hold. */
+export function traceJsonSchema(): unknown {
+  return z.toJSONSchema(traceSchema, { io: 'input', unrepresentable: 'any' });
 }
 
 export function parseTrace(text: string, file: string): Trace {
@@ -200,7 +218,7 @@ export function parseTrace(text: string, file: string): Trace {
   const r = traceSchema.safeParse(json);
   if (!r.success) {
     // every problem at once (up to a few), each with its JSON path: one line of bad input
-    const all = r.error.issues.map((issue) => `at ${jsonPath(issue.path)}: ${issueMessage(issue, json)}`);
+    const all = r.error.issues.map((issue) => `at ${jsonPath(issue.path as (string | number)[])}: ${issueMessage(issue, json)}`);
     const shown = all.slice(0, MAX_ISSUES_SHOWN);
     const more = all.length > shown.length ? `; and ${all.length - shown.length} more` : '';
     throw new InputError(`${file}: ${shown.join('; ')}${more}`);

@@ -14,9 +14,7 @@ import { draftGroups, formatDraft } from '../../harness/draft.ts';
 import { toJunit } from '../../harness/junit.ts';
 import { toKtap } from '../../harness/ktap.ts';
 import { hostname } from 'node:os';
-
-/** The `schema` field of `check --json`: which report format (and version) this is. */
-export const CHECK_REPORT_SCHEMA_ID = 'tdx-difftest/check-report/v1';
+import { CHECK_REPORT_SCHEMA_ID, SCHEMAS } from '../../harness/report_schema.ts';
 import { OPERATORS, type Operator } from '../../harness/mutate_operators.ts';
 import { buildMatrix, formatChangesText, formatMatrixText, matrixChanges } from '../../harness/matrix.ts';
 import { layerOf, type Observation } from '../../harness/observation.ts';
@@ -313,6 +311,16 @@ export function registerHarnessCommands(program: Command, ctx: CliContext): void
     .action(async (traceArgs: string[], opts: CheckOpts) => {
       await doCheck(ctx, traceArgs, opts);
       await flushStdout();
+    });
+
+  program
+    .command('schema')
+    .description(`a published JSON Schema (draft 2020-12): ${Object.keys(SCHEMAS).join(' or ')}`)
+    .argument('<name>', Object.keys(SCHEMAS).join(' | '))
+    .action((name: string) => {
+      const make = SCHEMAS[name];
+      if (!make) throw new InputError(`schema: "${name}" is not one of ${Object.keys(SCHEMAS).join(', ')}`);
+      ctx.out(JSON.stringify(make(), null, 2) + '\n');
     });
 
   program
