@@ -61,9 +61,9 @@ export function wrapLine(line: string, width = 80, indent = '      '): string[] 
   let prefix = '';
   while (prefix.length + rest.length > width) {
     const room = width - prefix.length;
+    // between tokens; a token longer than the whole line is the only one ever cut
     let cut = rest.lastIndexOf(' ', room);
-    // no space, or only one that would leave most of the line empty: cut the word
-    if (cut <= 0 || cut < room / 2 || rest.slice(0, cut).trim() === '') cut = room;
+    if (cut <= 0 || rest.slice(0, cut).trim() === '') cut = room;
     out.push(prefix + rest.slice(0, cut).trimEnd());
     rest = rest.slice(cut).trimStart();
     prefix = indent;
@@ -73,6 +73,28 @@ export function wrapLine(line: string, width = 80, indent = '      '): string[] 
 }
 
 /** Wraps every line of a text block to `width`. */
+/** A line of a unified diff (model code): kept as it is, since a patch must stay a patch. */
+const DIFF_LINE = /^(diff --git |index |new file|deleted file|--- |\+\+\+ |@@ |[ +-]|\\ No newline)/;
+
+/**
+ * Any command's plain text fitted to `width` columns for a mail reply: each line longer
+ * than that is wrapped between tokens, continued 4 columns deeper than it starts; the
+ * lines of a model diff (from "diff --git" on) are left as they are.
+ */
+export function fitText(text: string, width = 80): string {
+  let inDiff = false;
+  return text
+    .split('\n')
+    .flatMap((l) => {
+      if (l.startsWith('diff --git ')) inDiff = true;
+      else if (inDiff && !DIFF_LINE.test(l)) inDiff = false;
+      if (inDiff || visibleLength(l) <= width) return [l];
+      const lead = /^ */.exec(l)![0].length;
+      return wrapLine(stripAnsi(l), width, ' '.repeat(Math.min(lead + 4, 24)));
+    })
+    .join('\n');
+}
+
 export function wrapText(text: string, width = 80, indent = '      '): string {
   const lines = text.split('\n');
   return lines.flatMap((l) => wrapLine(l, width, indent)).join('\n');

@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { InputError } from './errors.ts';
 import { ManifestError } from '../manifest_rules.ts';
 import { registerCommands } from './commands.ts';
+import { fitText } from '../../harness/report.ts';
 
 /**
  * The exit statuses every command keeps to. `git bisect run` reads 1-127 (but 125) as
@@ -72,7 +73,11 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     }
     throw e;
   }
-  registerCommands(program, { steps, out, setExit: (c) => (code = c), realFolders: true });
+  // every command's plain text fits 80 columns (one renderer: harness/report.ts fitText);
+  // machine-readable output is left alone
+  const machine = argv.some((a) => a === '--json' || a === '--ktap') || argv.find((a) => !a.startsWith('-')) === 'schema';
+  const write = machine ? out : (s: string) => out(fitText(s));
+  registerCommands(program, { steps, out: write, setExit: (c) => (code = c), realFolders: true });
   if (argv.length === 0) {
     // no command: the help, on stdout, as a question answered
     program.outputHelp();

@@ -250,9 +250,9 @@ describe('diff', () => {
   it('over a range, names for each difference the step that made it and explains it with that step only', async () => {
     const r = await runMain(['diff', 'atomic-zap-mirror-leaf', '0', '15']);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/- fn +probe result name=probe_set_spte op=probe_set_spte#0 value=-EBUSY +\[step 05: v05-atomic-zap-bug-in-tdx\]/);
-    expect(r.out).toMatch(/\+ fn +probe result name=probe_set_spte op=probe_set_spte#0 value=0 +\[step 12: v12-atomic-leaf-zap-removes\]/);
-    expect(r.out).toMatch(/\+ diag probe lockdep site=tdx_sept_remove_leaf_spte .*\[step 13: v13-splat-site-renamed\]/);
+    expect(r.out).toMatch(/- fn +probe result name=probe_set_spte op=probe_set_spte#0 value=-EBUSY\s+\[step 05:\s+v05-atomic-zap-bug-in-tdx\]/);
+    expect(r.out).toMatch(/\+ fn +probe result name=probe_set_spte op=probe_set_spte#0 value=0\s+\[step 12:\s+v12-atomic-leaf-zap-removes\]/);
+    expect(r.out).toMatch(/\+ diag probe lockdep site=tdx_sept_remove_leaf_spte\s[^[]*\[step 13:\s+v13-splat-site-renamed\]/);
     const j = JSON.parse((await runMain(['diff', 'atomic-zap-mirror-leaf', '0', '15', '--json'])).out) as { differences: { madeBy?: number }[] };
     expect(j.differences.every((d) => typeof d.madeBy === 'number')).toBe(true);
   });
@@ -292,4 +292,25 @@ describe('mutate', () => {
     expect(r.code).toBe(0);
     expect(r.out.trimEnd().split('\n').pop()).toMatch(/^\d+ killed, \d+ no change, 0 masked$/);
   }, 120_000);
+});
+
+describe('every command in plain text fits 80 columns (one renderer)', () => {
+  const commands: string[][] = [
+    ['steps'], ['traces'], ['replay', 'teardown', '--step', '15'], ['diff', 'teardown', '8', '9'], ['bisect', 'teardown'],
+    ['matrix'], ['matrix', '--changes'], ['draft-intent', '9', 'teardown'], ['check', 'teardown', '--from', '8', '--to', '9', '--text'],
+    ['show-step', '9'],
+  ];
+  for (const argv of commands) {
+    it(argv.join(' '), async () => {
+      const r = await runMain(argv);
+      expect(r.code).toBe(0);
+      let inDiff = false;
+      for (const l of r.out.split('\n')) {
+        // a model diff stays a patch: only its code lines may be wider
+        if (l.startsWith('diff --git ')) inDiff = true;
+        else if (inDiff && !/^(index |new file|deleted file|--- |\+\+\+ |@@ |[ +-]|\\ No newline)/.test(l)) inDiff = false;
+        if (!inDiff) expect(l.length, l).toBeLessThanOrEqual(80);
+      }
+    });
+  }
 });
