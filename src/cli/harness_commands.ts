@@ -13,6 +13,9 @@ import { compare, finalEvents, type LayerChoice } from '../../harness/compare.ts
 import { draftGroups, formatDraft } from '../../harness/draft.ts';
 import { toJunit } from '../../harness/junit.ts';
 import { toKtap } from '../../harness/ktap.ts';
+import { formatMail } from '../../harness/mail.ts';
+import { openRepo, resolveRev } from '../../harness/link/index.ts';
+import { packageVersion } from './version.ts';
 import { hostname } from 'node:os';
 import { CHECK_REPORT_SCHEMA_ID, SCHEMAS } from '../../harness/report_schema.ts';
 import { OPERATORS, type Operator } from '../../harness/mutate_operators.ts';
@@ -97,6 +100,8 @@ interface CheckOpts {
   coverage?: boolean;
   full?: boolean;
   ktap?: boolean;
+  mail?: boolean;
+  kernel?: string;
 }
 
 /**
@@ -146,6 +151,14 @@ async function doCheck(ctx: CliContext, traceArgs: string[], opts: CheckOpts): P
   }
   if (opts.json) ctx.out(toJson({ schema: CHECK_REPORT_SCHEMA_ID, ...report }) + '\n');
   else if (opts.ktap) ctx.out(toKtap(report));
+  else if (opts.mail) {
+    let kernel: { path: string; head: string } | undefined;
+    if (opts.kernel !== undefined) {
+      const repo = await openRepo(opts.kernel);
+      kernel = { path: opts.kernel, head: await resolveRev(repo, 'HEAD') };
+    }
+    ctx.out(formatMail(report, traces, ctx.steps, { version: packageVersion(), ...(kernel ? { kernel } : {}) }));
+  }
   else ctx.out(formatCheckText(report, stdoutStyle(Boolean(opts.text)), 80, Boolean(opts.full)));
   ctx.setExit(report.exitCode);
 }
@@ -306,6 +319,8 @@ export function registerHarnessCommands(program: Command, ctx: CliContext): void
     .option('--text', 'plain text without colour, at most 80 columns')
     .option('--jobs <n>', 'threads in all, main included (default 1: in-process, the fastest here)')
     .option('--coverage', 'count intent coverage over the given traces too (always counted over the built-in corpus)')
+    .option('--mail', 'print a mail-ready report: what was tested, each unexpected change with its step, first divergence, inline trace and Fixes: line')
+    .option('--kernel <path>', 'with --mail: the kernel git tree tested (its HEAD goes in the mail)')
     .option('--ktap', 'print KTAP version 1 (a subtest per trace, a result per step; intended: # XFAIL; a coverage gap: # ERROR)')
     .option('--full', 'list every difference of a failing case, explained ones too (default: the unexplained ones, at most 8)')
     .action(async (traceArgs: string[], opts: CheckOpts) => {

@@ -1,11 +1,11 @@
 // tdx-difftest command line. Bad input → one line on stderr and exit status 2 (128 for
 // `bisect --exit-code`, so that `git bisect run` aborts instead of marking a commit bad).
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { InputError } from './errors.ts';
 import { ManifestError } from '../manifest_rules.ts';
 import { registerCommands } from './commands.ts';
 import { fitText } from '../../harness/report.ts';
+import { packageVersion } from './version.ts';
 
 /**
  * The exit statuses every command keeps to. `git bisect run` reads 1-127 (but 125) as
@@ -33,10 +33,6 @@ export const BISECT_ABORT = 128;
 /** 128 + SIGPIPE: what the shell reports for a writer whose reader went away. */
 const SIGPIPE_EXIT = 141;
 
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 /** Commands that never touch a step model. */
 const WITHOUT_STEPS = new Set(['help', 'traces', 'schema']);

@@ -4,6 +4,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCheck } from '../../harness/check.ts';
 import { formatCheckText } from '../../harness/report.ts';
+import { formatMail } from '../../harness/mail.ts';
+import { parseTrace } from '../../harness/trace.ts';
+import { STEPS } from '../../versions/index.ts';
 import { cleanupBroken, corpusTraces, makeBroken, withBroken } from './broken.ts';
 
 afterAll(cleanupBroken);
@@ -46,6 +49,18 @@ describe('the report of a broken step', () => {
     const one = formatCheckText(runCheck({ traces: corpusTraces().filter((t) => t.name === 'zap-private-range'), steps: withBroken(broken), from: 9, to: 9, coverage: false }));
     expect(one).toMatch(/> host gmem_invalidate#0 +0 +0\n/);
     expect(one).toMatch(/- fn {3}host seamcall name=TDH\.MEM\.TRACK status=TDX_SUCCESS/);
+    // the mail: the step, the Fixes: tag from its manifest, a reproducer that is a valid trace
+    const mail = formatMail(report, corpusTraces(), withBroken(broken), { version: '0.1.0' });
+    expect(mail.split('\n')[0]).toBe('Subject: [tdx-difftest] TDX MMU refactors: unexpected behaviour change at 09/15, 10/15');
+    expect(mail).toContain('\nFixes: 28c77a037804 ("KVM: x86/tdp_mmu: Centrally propagate to-present/atomic zap updates to external PTEs")\n');
+    const json = /reproducer \(atomic-nonleaf-over-mirror-table[^\n]*(?:\n {6}[^\n]*)*\n(    \{\n[\s\S]*?\n    \})\n/.exec(mail)![1]!;
+    expect(parseTrace(json, 'mail').threads.map((t) => t.ops.length)).toEqual([1, 1]);
+    expect(mail).toContain('  replay: npx tdx-difftest check atomic-nonleaf-over-mirror-table --from 9 --to 9\n');
+    expect(mail).not.toContain('step 10 vs'); // undone cases are not findings of their own
+    const clean = formatMail(runCheck({ traces: corpusTraces().slice(0, 3), steps: STEPS, from: 9, to: 9, coverage: false }), corpusTraces(), STEPS, { version: '0.1.0' });
+    expect(clean).toContain('no unexpected behaviour change');
+    expect(clean).not.toContain('Fixes:');
+
     // only unexplained differences unless asked for all
     const full = formatCheckText(report, { color: false }, 80, true);
     expect(full.length).toBeGreaterThan(text.length);
