@@ -65,20 +65,41 @@ export function traceArb(): fc.Arbitrary<Trace> {
   );
 }
 
+/** How fast-check found and shrank a counterexample, and how to get it again. */
+export interface FoundBy {
+  /** The failing run (1-based) before shrinking. */
+  run: number;
+  /** fast-check's replay path (its `path` option). */
+  path: string;
+  shrinks: number;
+  /** The command line that finds it again. */
+  command: string;
+}
+
 export interface Counterexample {
   seed: number;
   trace: Trace;
   /** The trace as JSON a user can save and replay. */
   json: string;
   unexpected: CheckResult[];
+  found: FoundBy;
+}
+
+function rangeArgs(opts: { from?: number; to?: number }): string {
+  return `${opts.from !== undefined ? ` --from ${opts.from}` : ''}${opts.to !== undefined ? ` --to ${opts.to}` : ''}`;
+}
+
+function foundBy(details: { numRuns: number; counterexamplePath: string | null; numShrinks: number }, command: string): FoundBy {
+  return { run: details.numRuns, path: details.counterexamplePath ?? '', shrinks: details.numShrinks, command };
 }
 
 function unexpectedOf(trace: Trace, steps: readonly StepModel[], from?: number, to?: number): CheckResult[] {
   return checkTrace(trace, steps, stepPairs(steps, from, to)).filter((r) => r.verdict === 'unexpected');
 }
 
+/** A trace file as a user would write it: GPAs and statuses in hex. */
 function toJson(t: Trace): string {
-  return JSON.stringify(t, (_k, v) => (typeof v === 'bigint' ? '0x' + v.toString(16) : v), 2) + '\n';
+  return JSON.stringify(t, (k, v) => (typeof v === 'bigint' ? '0x' + v.toString(16) : k === 'gpa' && typeof v === 'number' ? '0x' + v.toString(16) : v), 2) + '\n';
 }
 
 /** Random traces against the series; the first failure, shrunk, or null. */
@@ -88,8 +109,14 @@ export function exploreRandom(steps: readonly StepModel[], opts: { seed: number;
     { seed: opts.seed, numRuns: opts.runs, endOnFailure: false },
   );
   if (!details.failed || !details.counterexample) return null;
-  const trace = details.counterexample[0];
-  return { seed: opts.seed, trace, json: toJson(trace), unexpected: unexpectedOf(trace, steps, opts.from, opts.to) };
+  const found = foundBy(details, `tdx-difftest explore --seed ${opts.seed} --runs ${opts.runs}${rangeArgs(opts)}`);
+  // named after how it was found, so that two of them can be checked together
+  const trace: Trace = {
+    ...details.counterexample[0],
+    name: `explored-s${opts.seed}-r${found.run}`,
+    description: `found by \`${found.command}\` (run ${found.run}, fast-check path ${found.path}, shrunk ${found.shrinks} times)`,
+  };
+  return { seed: opts.seed, trace, json: toJson(trace), unexpected: unexpectedOf(trace, steps, opts.from, opts.to), found };
 }
 
 /** What a schedule broke on one step that the unscheduled run of the same step does not show. */
@@ -105,6 +132,7 @@ export interface RaceCounterexample {
   trace: Trace;
   json: string;
   findings: RaceFinding[];
+  found: FoundBy;
 }
 
 const FAILURE_KINDS = new Set(['invariant', 'crash', 'livelock', 'deadlock', 'model-error']);
@@ -146,6 +174,12 @@ export function exploreInterleavings(trace: Trace, steps: readonly StepModel[], 
   const details = fc.check(fc.property(schedArb, (sch) => findingsOf(sch).length === 0), { seed: opts.seed, numRuns: opts.runs });
   if (!details.failed || !details.counterexample) return null;
   const schedule = details.counterexample[0];
-  const t: Trace = { ...trace, schedule };
-  return { seed: opts.seed, trace: t, json: toJson(t), findings: findingsOf(schedule) };
+  const found = foundBy(details, `tdx-difftest explore --interleave ${trace.name} --seed ${opts.seed} --runs ${opts.runs}${rangeArgs(opts)}`);
+  const t: Trace = {
+    ...trace,
+    name: `${trace.name}-race-s${opts.seed}-r${found.run}`,
+    description: `${trace.description} Race found by \`${found.command}\` (run ${found.run}, fast-check path ${found.path}, shrunk ${found.shrinks} times).`.trim(),
+    schedule,
+  };
+  return { seed: opts.seed, trace: t, json: toJson(t), findings: findingsOf(schedule), found };
 }

@@ -5,6 +5,7 @@ import { InputError } from './errors.ts';
 import type { CliContext } from './commands.ts';
 import { exploreInterleavings, exploreRandom, type Counterexample } from '../../harness/explore.ts';
 import { resolveTrace } from '../../harness/trace.ts';
+import { formatDifference } from '../../harness/report.ts';
 
 function parseCount(raw: string, what: string): number {
   if (!/^\d+$/.test(raw)) throw new InputError(`${what} must be a whole number, got "${raw}"`);
@@ -27,31 +28,34 @@ export function registerExploreCommand(program: Command, ctx: CliContext): void 
       const range = { ...(opts.from !== undefined ? { from: Number(opts.from) } : {}), ...(opts.to !== undefined ? { to: Number(opts.to) } : {}) };
       ctx.out(`explore: seed ${seed}, ${runs} ${opts.interleave ? `schedules of ${opts.interleave}` : 'random traces'}\n`);
       let json: string;
+      let name: string;
       if (opts.interleave) {
         const race = exploreInterleavings(resolveTrace(opts.interleave), ctx.steps, { seed, runs, ...range });
         if (!race) {
           ctx.out('no race: no schedule broke an invariant, crashed, livelocked, deadlocked or bugged the VM where the unscheduled run does not\n');
           return;
         }
-        ctx.out(`race (replay with --seed ${seed}):\n`);
+        ctx.out(`race (again with: ${race.found.command}; run ${race.found.run}, path ${race.found.path}, shrunk ${race.found.shrinks} times):\n`);
         for (const f of race.findings.slice(0, 12)) ctx.out(`  step ${f.step}: ${f.what} ${f.detail}\n`);
         json = race.json;
+        name = race.trace.name;
       } else {
         const found: Counterexample | null = exploreRandom(ctx.steps, { seed, runs, ...range });
         if (!found) {
           ctx.out('no counterexample: every difference was explained by the steps\' intents\n');
           return;
         }
-        ctx.out(`counterexample (replay with --seed ${seed}):\n`);
+        ctx.out(`counterexample (again with: ${found.found.command}; run ${found.found.run}, path ${found.found.path}, shrunk ${found.found.shrinks} times):\n`);
         for (const r of found.unexpected) {
           ctx.out(`  step ${r.step} vs ${r.base}: unexpected\n`);
-          for (const d of r.differences.filter((x) => x.intents.length === 0).slice(0, 8)) ctx.out(`    ${d.side === 'added' ? '+' : '-'} ${JSON.stringify(d.event)}\n`);
+          for (const d of r.differences.filter((x) => x.intents.length === 0).slice(0, 8)) ctx.out(`    ${formatDifference(d)}\n`);
         }
         json = found.json;
+        name = found.trace.name;
       }
       if (opts.out) {
         writeFileSync(opts.out, json);
-        ctx.out(`trace written to ${opts.out}\n`);
+        ctx.out(`trace ${name} written to ${opts.out}; check it with: tdx-difftest check ${opts.out}\n`);
       } else {
         ctx.out(json);
       }

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { STEPS, type StepModel } from '../../versions/index.ts';
 import { exploreInterleavings, exploreRandom } from '../../harness/explore.ts';
-import { resolveTrace } from '../../harness/trace.ts';
+import { parseTrace, resolveTrace } from '../../harness/trace.ts';
 import { makeBroken } from '../broken/broken.ts';
 import type { Gen } from '../../src/kernel/context.ts';
 import type { Kvm } from '../../src/kernel/kvm.ts';
@@ -32,6 +32,10 @@ describe('explore', () => {
     expect(ops.length).toBeLessThanOrEqual(4);
     expect(found!.unexpected.map((r) => r.step)).toEqual([1]);
     expect(JSON.parse(found!.json).threads.length).toBeGreaterThan(0); // replayable JSON
+    // named after seed and run (two can be checked together), with the command that finds it again
+    expect(found!.trace.name).toBe(`explored-s7-r${found!.found.run}`);
+    expect(found!.trace.description).toMatch(/^found by `tdx-difftest explore --seed 7 --runs 200` \(run \d+, fast-check path [\d:]+, shrunk \d+ times\)$/);
+    expect(parseTrace(found!.json, 'explored').name).toBe(found!.trace.name);
   });
 
   it('is deterministic for a seed', () => {
@@ -75,6 +79,13 @@ describe('explore', () => {
     expect(race!.trace.schedule!.length).toBeGreaterThan(0);
     expect(race!.findings.map((f) => f.what)).toContain('vm-bugged');
     // the same schedule replays to the same finding
-    expect(exploreInterleavings(race!.trace, [dropFreeze], { seed: 5, runs: 100 })?.json).toBe(race!.json);
+    const again = exploreInterleavings(race!.trace, [dropFreeze], { seed: 5, runs: 100 })!;
+    expect(again.findings).toEqual(race!.findings);
+    expect(again.trace.schedule).toEqual(race!.trace.schedule);
+    // the written trace says how it was found and how to find it again, with hex GPAs
+    expect(race!.trace.name).toBe(`concurrent-faults-same-gfn-race-s5-r${race!.found.run}`);
+    expect(race!.trace.description).toContain('tdx-difftest explore --interleave concurrent-faults-same-gfn --seed 5 --runs 100');
+    expect(race!.json).toContain('"gpa": "0x1000"');
+    expect(race!.found.path).toMatch(/^\d+(:\d+)*$/);
   });
 });
