@@ -14,6 +14,7 @@ import { draftGroups, formatDraft } from '../../harness/draft.ts';
 import { toJunit } from '../../harness/junit.ts';
 import { toKtap } from '../../harness/ktap.ts';
 import { formatMail } from '../../harness/mail.ts';
+import { checkHtml, matrixHtml } from '../../harness/html.ts';
 import { openRepo, resolveRev } from '../../harness/link/index.ts';
 import { packageVersion } from './version.ts';
 import { hostname } from 'node:os';
@@ -102,6 +103,7 @@ interface CheckOpts {
   ktap?: boolean;
   mail?: boolean;
   kernel?: string;
+  html?: string;
 }
 
 /**
@@ -142,6 +144,7 @@ async function doCheck(ctx: CliContext, traceArgs: string[], opts: CheckOpts): P
     bar.end();
   }
   const seconds = (performance.now() - t0) / 1000;
+  if (opts.html !== undefined) writeHtml(opts.html, checkHtml(report));
   if (opts.junit !== undefined) {
     try {
       writeFileSync(opts.junit, toJunit(report, { timeSeconds: seconds, timestamp: startedAt, hostname: hostname() }));
@@ -296,8 +299,17 @@ async function bisectCommand(ctx: CliContext, traceArg: string, opts: BisectOpts
   ctx.out(out.join('\n') + '\n');
 }
 
-function matrixCommand(ctx: CliContext, opts: { json?: boolean; changes?: boolean }): void {
+function writeHtml(file: string, html: string): void {
+  try {
+    writeFileSync(file, html);
+  } catch (e) {
+    throw new InputError(`--html ${file}: cannot write the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+function matrixCommand(ctx: CliContext, opts: { json?: boolean; changes?: boolean; html?: string }): void {
   const m = buildMatrix(ctx.steps);
+  if (opts.html !== undefined) writeHtml(opts.html, matrixHtml(m));
   const style = stdoutStyle(false);
   if (opts.changes) {
     const changes = matrixChanges(m);
@@ -321,6 +333,7 @@ export function registerHarnessCommands(program: Command, ctx: CliContext): void
     .option('--coverage', 'count intent coverage over the given traces too (always counted over the built-in corpus)')
     .option('--mail', 'print a mail-ready report: what was tested, each unexpected change with its step, first divergence, inline trace and Fixes: line')
     .option('--kernel <path>', 'with --mail: the kernel git tree tested (its HEAD goes in the mail)')
+    .option('--html <file>', 'also write the verdict grid as one self-contained HTML page (each cell links to its differences)')
     .option('--ktap', 'print KTAP version 1 (a subtest per trace, a result per step; intended: # XFAIL; a coverage gap: # ERROR)')
     .option('--full', 'list every difference of a failing case, explained ones too (default: the unexplained ones, at most 8)')
     .action(async (traceArgs: string[], opts: CheckOpts) => {
@@ -397,7 +410,8 @@ export function registerHarnessCommands(program: Command, ctx: CliContext): void
     .description('the transition table (old SPTE x new SPTE x lock x root) on every step')
     .option('--json', 'print one JSON object')
     .option('--changes', 'only the cells that change from one step to the next')
-    .action(async (opts: { json?: boolean; changes?: boolean }) => {
+    .option('--html <file>', 'also write the matrix as one self-contained HTML page')
+    .action(async (opts: { json?: boolean; changes?: boolean; html?: string }) => {
       matrixCommand(ctx, opts);
       await flushStdout();
     });
