@@ -44,7 +44,9 @@ describe.skipIf(!haveBrowser)('HTML pages in headless Chromium', () => {
     const cell = page.locator('#verdicts td[data-trace="teardown"][data-step="9"]');
     expect(await cell.getAttribute('class')).toBe('intended');
     // the cell is coloured as intended, and following its link shows the case
-    expect(await cell.evaluate((el) => getComputedStyle(el).backgroundColor)).toBe('rgb(216, 236, 255)');
+    // (runs in the page: the browser's getComputedStyle, which this project's TS lib does not declare)
+    const background = await cell.evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor);
+    expect(background).toBe('rgb(216, 236, 255)');
     await cell.locator('a').click();
     expect(page.url()).toMatch(/#case-teardown-09$/);
     expect(await page.locator('#case-teardown-09').textContent()).toContain('v09-bookkeeping-after-external-update');
