@@ -27,12 +27,19 @@ export const TRACE_LIMITS = {
   slotPages: 1 << 24,
   /** How many calls one injection answers. */
   injectCount: 1_000_000,
-  /** Yield points one thread may pass (the livelock bound; default 200,000). */
+  /** Yield points one thread may pass (the livelock bound; default DEFAULT_BUDGET). */
   budget: 1_000_000,
   threads: 16,
   opsPerThread: 10_000,
   scheduleEntries: 1_000_000,
 } as const;
+
+/**
+ * Yield points one thread may pass before it is a livelock: six times what the busiest
+ * corpus thread needs (teardown on step 0, about 8,300), so that a retry loop that spins
+ * (an injected BUSY forever, say) ends in well under a second per step.
+ */
+export const DEFAULT_BUDGET = 50_000;
 
 /** A GPA as a number or a "0x…" string. */
 const gpa = z.union([
@@ -113,7 +120,7 @@ export const traceSchema = z.object({
     ops: z.array(op).min(1).max(TRACE_LIMITS.opsPerThread),
   }).strict()).min(1).max(TRACE_LIMITS.threads),
   schedule: z.array(z.number().int().nonnegative()).max(TRACE_LIMITS.scheduleEntries).optional(),
-  budget: z.number().int().positive().max(TRACE_LIMITS.budget).default(200_000),
+  budget: z.number().int().positive().max(TRACE_LIMITS.budget).default(DEFAULT_BUDGET),
 }).strict().superRefine((t, ctx) => {
   if (!t.vm.adEnabled && !t.vm.unreachableConfig) {
     ctx.addIssue({
