@@ -223,16 +223,26 @@ export function pairResult(steps: readonly StepModel[], trace: string, p: StepPa
  */
 export function checkTrace(trace: Trace, steps: readonly StepModel[], pairs: readonly StepPair[], onReplay?: () => void): CheckResult[] {
   const cache = new Map<number, Replayed>();
+  const seconds = new Map<number, number>();
   const get = (s: StepModel): Replayed => {
     let r = cache.get(s.manifest.step);
     if (!r) {
+      const t0 = performance.now();
       r = safeReplay(trace, s);
+      seconds.set(s.manifest.step, (performance.now() - t0) / 1000);
       cache.set(s.manifest.step, r);
       onReplay?.();
     }
     return r;
   };
-  const results = pairs.map((p) => pairResult(steps, trace.name, p, get(p.base), get(p.step)));
+  const results = pairs.map((p) => {
+    const t0 = performance.now();
+    const r = pairResult(steps, trace.name, p, get(p.base), get(p.step));
+    // the time of this case: its step's replay and the comparison (for JUnit; not part of
+    // the report's data, which stays the same from run to run)
+    Object.defineProperty(r, 'seconds', { value: (seconds.get(p.step.manifest.step) ?? 0) + (performance.now() - t0) / 1000, enumerable: false });
+    return r;
+  });
   markUndos(steps, pairs, results, (s) => cache.get(s.manifest.step));
   return results;
 }

@@ -103,9 +103,12 @@ function toJson(t: Trace): string {
 }
 
 /** Random traces against the series; the first failure, shrunk, or null. */
-export function exploreRandom(steps: readonly StepModel[], opts: { seed: number; runs: number; from?: number; to?: number }): Counterexample | null {
+export function exploreRandom(steps: readonly StepModel[], opts: { seed: number; runs: number; from?: number; to?: number; onRun?: () => void }): Counterexample | null {
   const details = fc.check(
-    fc.property(traceArb(), (t) => unexpectedOf(t, steps, opts.from, opts.to).length === 0),
+    fc.property(traceArb(), (t) => {
+      opts.onRun?.();
+      return unexpectedOf(t, steps, opts.from, opts.to).length === 0;
+    }),
     { seed: opts.seed, numRuns: opts.runs, endOnFailure: false },
   );
   if (!details.failed || !details.counterexample) return null;
@@ -155,7 +158,7 @@ function failures(o: Observation): Map<string, string> {
  * counts yield points, and the steps differ in where theirs are, so the same schedule
  * is a different interleaving on each step: each step is judged against itself.)
  */
-export function exploreInterleavings(trace: Trace, steps: readonly StepModel[], opts: { seed: number; runs: number; from?: number; to?: number }): RaceCounterexample | null {
+export function exploreInterleavings(trace: Trace, steps: readonly StepModel[], opts: { seed: number; runs: number; from?: number; to?: number; onRun?: () => void }): RaceCounterexample | null {
   if (trace.threads.length < 2) return null;
   const lo = opts.from ?? 0;
   const hi = opts.to ?? steps.length - 1;
@@ -171,7 +174,10 @@ export function exploreInterleavings(trace: Trace, steps: readonly StepModel[], 
     return out;
   };
   const schedArb = fc.array(fc.integer({ min: 0, max: trace.threads.length - 1 }), { minLength: 1, maxLength: 200 });
-  const details = fc.check(fc.property(schedArb, (sch) => findingsOf(sch).length === 0), { seed: opts.seed, numRuns: opts.runs });
+  const details = fc.check(fc.property(schedArb, (sch) => {
+    opts.onRun?.();
+    return findingsOf(sch).length === 0;
+  }), { seed: opts.seed, numRuns: opts.runs });
   if (!details.failed || !details.counterexample) return null;
   const schedule = details.counterexample[0];
   const found = foundBy(details, `tdx-difftest explore --interleave ${trace.name} --seed ${opts.seed} --runs ${opts.runs}${rangeArgs(opts)}`);

@@ -50,7 +50,9 @@ export function toJunit(r: CheckReport, opts: JunitOptions = {}): string {
   out.push('    </properties>');
   for (const x of r.results) {
     const caseName = `step ${pad2(x.step)} ${slugs.get(x.step) ?? ''}`;
-    const head = `    <testcase classname="${xmlEscape(`trace.${x.trace}`)}" name="${xmlEscape(caseName)}">`;
+    // measured by an in-process check (not by worker threads): the step's replay and the comparison
+    const seconds = (x as { seconds?: number }).seconds;
+    const head = `    <testcase classname="${xmlEscape(`trace.${x.trace}`)}" name="${xmlEscape(caseName)}"${seconds !== undefined ? ` time="${seconds.toFixed(3)}"` : ''}>`;
     if (x.verdict !== 'unexpected') {
       const note = `${subjects.get(x.step) ?? ''}: ${x.verdict === 'intended' ? `intended: ${x.intents.join(', ')}` : 'same'}`;
       out.push(head);

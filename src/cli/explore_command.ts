@@ -6,6 +6,7 @@ import type { CliContext } from './commands.ts';
 import { exploreInterleavings, exploreRandom, type Counterexample } from '../../harness/explore.ts';
 import { resolveTrace } from '../../harness/trace.ts';
 import { formatDifference } from '../../harness/report.ts';
+import { progress } from './harness_commands.ts';
 
 function parseCount(raw: string, what: string): number {
   if (!/^\d+$/.test(raw)) throw new InputError(`${what} must be a whole number, got "${raw}"`);
@@ -29,8 +30,13 @@ export function registerExploreCommand(program: Command, ctx: CliContext): void 
       ctx.out(`explore: seed ${seed}, ${runs} ${opts.interleave ? `schedules of ${opts.interleave}` : 'random traces'}\n`);
       let json: string;
       let name: string;
+      // a progress line on a terminal (runs so far, shrinking included), nothing in a pipe
+      const bar = progress('explore', 'runs');
+      let done = 0;
+      const onRun = (): void => bar.tick(++done, Math.max(done, runs));
       if (opts.interleave) {
-        const race = exploreInterleavings(resolveTrace(opts.interleave), ctx.steps, { seed, runs, ...range });
+        const race = exploreInterleavings(resolveTrace(opts.interleave), ctx.steps, { seed, runs, ...range, onRun });
+        bar.end();
         if (!race) {
           ctx.out('no race: no schedule broke an invariant, crashed, livelocked, deadlocked or bugged the VM where the unscheduled run does not\n');
           return;
@@ -40,7 +46,8 @@ export function registerExploreCommand(program: Command, ctx: CliContext): void 
         json = race.json;
         name = race.trace.name;
       } else {
-        const found: Counterexample | null = exploreRandom(ctx.steps, { seed, runs, ...range });
+        const found: Counterexample | null = exploreRandom(ctx.steps, { seed, runs, ...range, onRun });
+        bar.end();
         if (!found) {
           ctx.out('no counterexample: every difference was explained by the steps\' intents\n');
           return;

@@ -53,7 +53,7 @@ function stdoutStyle(plain: boolean): Style {
 }
 
 /** A progress line on stderr, only when stderr is a terminal. */
-function progress(label: string, unit = 'replays'): { tick: (done: number, total: number) => void; end: () => void } {
+export function progress(label: string, unit = 'replays'): { tick: (done: number, total: number) => void; end: () => void } {
   if (!process.stderr.isTTY) return { tick: () => {}, end: () => {} };
   let last = 0;
   let shown = false;

@@ -92,5 +92,8 @@ describe('JUnit', () => {
     expect(failed).toEqual(r.gaps.map((g) => g.intent));
     expect(suite.attrs.failures).toBe(String(r.gaps.length));
     expect(suite.attrs.tests).toBe(String(r.results.length + r.coverage.length));
+    // each trace case carries its real time; the JSON report has no timing (it stays deterministic)
+    for (const c of cases.filter((x) => x.attrs.classname!.startsWith('trace.'))) expect(c.attrs.time).toMatch(/^\d+\.\d{3}$/);
+    expect(JSON.stringify(r)).not.toContain('seconds');
   });
 });
