@@ -38,25 +38,30 @@ function writeRunner(dir: string): string {
   return runner;
 }
 
+/** A bisect workspace: the steps as JSON, an empty log of exit codes, the runner script; and the run command. */
+function bisectWorkspace(name: string, firstChanged: number): { logFile: string; run: string[] } {
+  const work = tempDir(name);
+  const stepsFile = join(work, 'steps.json');
+  writeFileSync(stepsFile, JSON.stringify(makeSteps()));
+  const logFile = join(work, 'codes.log');
+  writeFileSync(logFile, '');
+  const runner = writeRunner(work);
+  return { logFile, run: ['bisect', 'run', process.execPath, tsxCli, runner, stepsFile, String(firstChanged), logFile] };
+}
+
 describe('git bisect run with kernelBisectExitCode', () => {
   it('ends on the commit of the first step that behaves differently', async () => {
     const K = 9;
-    const steps = makeSteps();
     const repo = await makeKernelRepo({
       extras: [
         { after: 0, subject: 'fixture: unrelated commit before the series' },
         { after: 7, subject: 'KVM: x86: Unrelated fixture cleanup' },
       ],
     });
-    const work = tempDir('bisect');
-    const stepsFile = join(work, 'steps.json');
-    writeFileSync(stepsFile, JSON.stringify(steps));
-    const logFile = join(work, 'codes.log');
-    writeFileSync(logFile, '');
-    const runner = writeRunner(work);
+    const { logFile, run } = bisectWorkspace('bisect', K);
 
     await repo.git.raw(['bisect', 'start', repo.head, repo.base]);
-    const out = await repo.git.raw(['bisect', 'run', process.execPath, tsxCli, runner, stepsFile, String(K), logFile]);
+    const out = await repo.git.raw(run);
     const bad = (await repo.git.raw(['rev-parse', 'refs/bisect/bad'])).trim();
     const bisectLog = await repo.git.raw(['bisect', 'log']);
     await repo.git.raw(['bisect', 'reset']);
@@ -73,18 +78,12 @@ describe('git bisect run with kernelBisectExitCode', () => {
 
   it('with --no-checkout, follows BISECT_HEAD (HEAD stays put) and still ends on the right commit', async () => {
     const K = 6;
-    const steps = makeSteps();
     const repo = await makeKernelRepo({});
-    const work = tempDir('bisect-nocheckout');
-    const stepsFile = join(work, 'steps.json');
-    writeFileSync(stepsFile, JSON.stringify(steps));
-    const logFile = join(work, 'codes.log');
-    writeFileSync(logFile, '');
-    const runner = writeRunner(work);
+    const { run } = bisectWorkspace('bisect-nocheckout', K);
     const headBefore = (await repo.git.raw(['rev-parse', 'HEAD'])).trim();
 
     await repo.git.raw(['bisect', 'start', '--no-checkout', repo.head, repo.base]);
-    const out = await repo.git.raw(['bisect', 'run', process.execPath, tsxCli, runner, stepsFile, String(K), logFile]);
+    const out = await repo.git.raw(run);
     const headDuring = (await repo.git.raw(['rev-parse', 'HEAD'])).trim();
     await repo.git.raw(['bisect', 'reset']);
 
