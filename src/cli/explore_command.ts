@@ -8,6 +8,10 @@ import { resolveTrace } from '../../harness/trace.ts';
 import { formatDifference } from '../../harness/report.ts';
 import { progress } from './harness_commands.ts';
 
+/** The environment variable a CI burn-in sets the run count with. */
+export const RUNS_ENV = 'TDX_DIFFTEST_EXPLORE_RUNS';
+const MAX_RUNS = 10_000_000;
+
 function parseCount(raw: string, what: string): number {
   if (!/^\d+$/.test(raw)) throw new InputError(`${what} must be a whole number, got "${raw}"`);
   return Number(raw);
@@ -18,15 +22,22 @@ export function registerExploreCommand(program: Command, ctx: CliContext): void 
     .command('explore')
     .description('random traces (seeded, shrunk to a minimal counterexample) checked against the intents, or random schedules of one trace checked for races')
     .option('--seed <n>', 'random seed (printed; default: derived from the time)')
-    .option('--runs <n>', 'how many traces or schedules to try', '100')
+    .option('--runs <n>', `how many traces or schedules to try (default: $${RUNS_ENV}, else 100)`)
     .option('--interleave <trace>', 'explore pinned schedules of this trace instead of random traces')
     .option('--from <n>', 'first step to check')
     .option('--to <n>', 'last step to check')
     .option('--out <file>', 'write the counterexample trace here')
-    .action((opts: { seed?: string; runs: string; interleave?: string; from?: string; to?: string; out?: string }) => {
+    .action((opts: { seed?: string; runs?: string; interleave?: string; from?: string; to?: string; out?: string }) => {
       const seed = opts.seed !== undefined ? parseCount(opts.seed, '--seed') : Date.now() % 2 ** 31;
-      const runs = parseCount(opts.runs, '--runs');
-      const range = { ...(opts.from !== undefined ? { from: Number(opts.from) } : {}), ...(opts.to !== undefined ? { to: Number(opts.to) } : {}) };
+      // a long CI burn-in sets the count in its environment, not on every command line
+      const runs = opts.runs !== undefined ? parseCount(opts.runs, '--runs') : process.env[RUNS_ENV] !== undefined ? parseCount(process.env[RUNS_ENV]!, RUNS_ENV) : 100;
+      if (runs < 1 || runs > MAX_RUNS) throw new InputError(`the run count must be from 1 to ${MAX_RUNS}, got ${runs}`);
+      const step = (raw: string, what: string): number => {
+        const n = parseCount(raw, what);
+        if (n >= ctx.steps.length) throw new InputError(`${what} ${n} is not a step (steps are 0 to ${ctx.steps.length - 1})`);
+        return n;
+      };
+      const range = { ...(opts.from !== undefined ? { from: step(opts.from, '--from') } : {}), ...(opts.to !== undefined ? { to: step(opts.to, '--to') } : {}) };
       ctx.out(`explore: seed ${seed}, ${runs} ${opts.interleave ? `schedules of ${opts.interleave}` : 'random traces'}\n`);
       let json: string;
       let name: string;

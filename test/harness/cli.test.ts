@@ -146,6 +146,9 @@ describe('bad input: one line on stderr, exit 2', () => {
     ['diff of an unknown trace', ['diff', 'nope', '0', '0']],
     ['bad --layer', ['bisect', 'private-fault', '--layer', 'sideways']],
     ['unknown option', ['check', '--frobnicate']],
+    ['explore --from that is not a number', ['explore', '--from', 'abc']],
+    ['explore --to past the last step', ['explore', '--to', '99']],
+    ['explore --runs 0', ['explore', '--runs', '0']],
     ['a device, not a trace file', ['replay', '/dev/null']],
     ['a GPA beyond 2^52', ['replay', bigGpa]],
     ['a budget beyond the limit', ['replay', bigBudget]],
@@ -292,6 +295,20 @@ describe('mutate', () => {
     expect(r.code).toBe(0);
     expect(r.out.trimEnd().split('\n').pop()).toMatch(/^\d+ killed, \d+ no change, 0 masked$/);
   }, 120_000);
+});
+
+describe('explore run count from the environment', () => {
+  it('TDX_DIFFTEST_EXPLORE_RUNS sets the count when --runs is not given', async () => {
+    process.env.TDX_DIFFTEST_EXPLORE_RUNS = '2';
+    try {
+      const r = await runMain(['explore', '--seed', '1']);
+      expect(r.out.split('\n')[0]).toBe('explore: seed 1, 2 random traces');
+      const given = await runMain(['explore', '--seed', '1', '--runs', '1']);
+      expect(given.out.split('\n')[0]).toBe('explore: seed 1, 1 random traces');
+    } finally {
+      delete process.env.TDX_DIFFTEST_EXPLORE_RUNS;
+    }
+  });
 });
 
 describe('every command in plain text fits 80 columns (one renderer)', () => {
