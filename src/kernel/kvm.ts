@@ -69,6 +69,8 @@ export interface KvmArch {
 export class Kvm {
   vm_bugged = false;
   vm_dead = false;
+  /** vCPU ioctls running now: each holds a file that holds a reference to the VM. */
+  vcpu_ioctls_in_flight = 0;
   /** kvm_arch_pre_destroy_vm() has run (the HKID release, which kvm_destroy_vm() does first). */
   pre_destroyed = false;
   readonly mmu_lock = new RwLock('mmu_lock');

@@ -3,7 +3,7 @@
 // ioctls go through kvm_ioctl() (a dead VM answers -EIO); the others (MMU notifier,
 // guest_memfd's fallocate, the VM's last close) are not ioctls and always run.
 import type { Gen } from './context.ts';
-import { ctx } from './context.ts';
+import { BLOCKED, ctx } from './context.ts';
 import { kvm_gmem_get_pfn, host_gfn_to_pfn, type Kvm, type KvmVcpu } from './kvm.ts';
 import {
   EPT_VIOLATION_ACC_WRITE, EPT_VIOLATION_PROT_SHIFT, errno_name, gpa_to_natural_gfn, kvm_is_addr_direct, ret_pf_name, RET_PF_RETRY,
@@ -86,15 +86,34 @@ function* kvm_vcpu_run_ept_violation(kvm: Kvm, vcpu: KvmVcpu, gpa: number): Gen<
   return r;
 }
 
+/** A vCPU ioctl holds its vCPU file, and the file a reference to the VM, while it runs. */
+function* vcpu_fd(kvm: Kvm, ioctl: () => Gen<number>): Gen<number> {
+  kvm.vcpu_ioctls_in_flight++;
+  try {
+    return yield* ioctl();
+  } finally {
+    kvm.vcpu_ioctls_in_flight--;
+  }
+}
+
+/**
+ * kvm_destroy_vm() (and its vm_pre_destroy) runs when the last reference goes: never
+ * while a vCPU ioctl still holds its file. A teardown that a trace starts beside a vCPU
+ * thread waits for that ioctl to return.
+ */
+function* last_reference(kvm: Kvm): Gen {
+  while (kvm.vcpu_ioctls_in_flight > 0) yield BLOCKED;
+}
+
 function* run(kvm: Kvm, op: TraceOp): Gen<string> {
   switch (op.op) {
     case 'fault': {
       const vcpu = vcpu_of(kvm, op.vcpu);
-      return ret_pf_name(yield* kvm_ioctl(kvm, () => kvm_vcpu_run_ept_violation(kvm, vcpu, op.gpa)));
+      return ret_pf_name(yield* vcpu_fd(kvm, () => kvm_ioctl(kvm, () => kvm_vcpu_run_ept_violation(kvm, vcpu, op.gpa))));
     }
     case 'populate': {
       const vcpu = vcpu_of(kvm, 0);
-      return errno_name(yield* kvm_ioctl(kvm, () => tdx(kvm).tdx_vcpu_unlocked_ioctl(kvm, vcpu, 'KVM_TDX_INIT_MEM_REGION', op.gpa)));
+      return errno_name(yield* vcpu_fd(kvm, () => kvm_ioctl(kvm, () => tdx(kvm).tdx_vcpu_unlocked_ioctl(kvm, vcpu, 'KVM_TDX_INIT_MEM_REGION', op.gpa))));
     }
     case 'finalize':
       return errno_name(yield* kvm_ioctl(kvm, () => tdx(kvm).tdx_vm_ioctl(kvm, 'KVM_TDX_FINALIZE_VM')));
@@ -130,14 +149,14 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
     case 'vcpu_enter': {
       const vcpu = vcpu_of(kvm, op.vcpu);
       let entered = '0';
-      const r = yield* kvm_ioctl(kvm, function* () {
+      const r = yield* vcpu_fd(kvm, () => kvm_ioctl(kvm, function* () {
         const pre = tdx(kvm).tdx_vcpu_pre_run(kvm, vcpu);
         if (pre <= 0) return pre;
         const p = yield* vcpu_enter_guest_prepare(kvm, vcpu);
         if (p <= 0) return p;
         entered = yield* tdx(kvm).tdx_vcpu_run(kvm, vcpu);
         return 0;
-      });
+      }));
       return r < 0 ? errno_name(r) : entered;
     }
     case 'vcpu_exit':
@@ -150,9 +169,11 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
       return status;
     }
     case 'release_hkid':
+      yield* last_reference(kvm);
       yield* kvm_arch_pre_destroy_vm(kvm);
       return '0';
     case 'destroy':
+      yield* last_reference(kvm);
       yield* kvm_destroy_vm(kvm);
       return '0';
     case 'probe_set_spte': {

@@ -217,6 +217,16 @@ describe.each(ENDS)('kernel paths on step %i, built in the test', (step) => {
     expect(o.final.vm.td).toBe('TD_STATE_UNINITIALIZED');
   });
 
+  it('the VM is destroyed only once no vCPU ioctl holds it: a teardown started beside a fault waits', () => {
+    const o = build([[F(0x1000)], [{ op: 'destroy' }]]);
+    // pinned: the fault stops at its first yield point, then the teardown is asked to run
+    const text = JSON.stringify({ name: 'built', threads: [{ name: 't0', ops: [{ op: 'fault', gpa: '0x1000' }] }, { name: 't1', ops: [{ op: 'destroy' }] }], schedule: [0, 1, 1, 1, 1] });
+    const pinned = replay(parseTrace(text, 'built'), STEPS[step]!);
+    expect(results(pinned)).toEqual(['fault#0=RET_PF_FIXED', 'destroy#0=0']);
+    expect(trace(pinned, (e) => e.kind === 'warn')).toEqual([]);
+    expect(results(o)).toEqual(['fault#0=RET_PF_FIXED', 'destroy#0=0']);
+  });
+
   it('fast page fault: never with A/D bits on (a TD); an aged shared leaf stays mapped and re-faults spurious', () => {
     const shared = 0x800010000000;
     const slots = [{ id: 0, gpa: 0, npages: 4096, gmem: true }, { id: 1, gpa: 0x10000000, npages: 16, gmem: false }];
