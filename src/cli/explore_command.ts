@@ -7,6 +7,7 @@ import { exploreInterleavings, exploreRandom, type Counterexample } from '../../
 import { resolveTrace } from '../../harness/trace.ts';
 import { formatDifference } from '../../harness/report.ts';
 import { progress } from './harness_commands.ts';
+import { ALPHABET, exploreExhaustive } from '../../harness/exhaustive.ts';
 
 /** The environment variable a CI burn-in sets the run count with. */
 export const RUNS_ENV = 'TDX_DIFFTEST_EXPLORE_RUNS';
@@ -17,6 +18,39 @@ function parseCount(raw: string, what: string): number {
   return Number(raw);
 }
 
+/** Longer sequences are more than this tool replays without pruning. */
+const MAX_EXHAUSTIVE_K = 4;
+
+function exhaustiveCommand(ctx: CliContext, raw: string, opts: { from?: string; to?: string; out?: string }): void {
+  const k = parseCount(raw, '--exhaustive');
+  if (k < 1 || k > MAX_EXHAUSTIVE_K) throw new InputError(`--exhaustive must be from 1 to ${MAX_EXHAUSTIVE_K}, got ${k}`);
+  const step = (r: string, what: string): number => {
+    const n = parseCount(r, what);
+    if (n >= ctx.steps.length) throw new InputError(`${what} ${n} is not a step (steps are 0 to ${ctx.steps.length - 1})`);
+    return n;
+  };
+  const range = { ...(opts.from !== undefined ? { from: step(opts.from, '--from') } : {}), ...(opts.to !== undefined ? { to: step(opts.to, '--to') } : {}) };
+  const total = Array.from({ length: k }, (_, i) => ALPHABET.length ** (i + 1)).reduce((a, b) => a + b, 0);
+  const bar = progress('explore', 'traces');
+  let done = 0;
+  const r = exploreExhaustive(ctx.steps, { k, ...range, onTrace: () => bar.tick(++done, total) });
+  bar.end();
+  ctx.out(`explore --exhaustive ${k}: ${r.traces} traces of up to ${k} of ${r.alphabet} operations, each over ${r.steps} step pair${r.steps === 1 ? '' : 's'} (no pruning: every trace replayed)\n`);
+  if (r.unexpected.length === 0) {
+    ctx.out('no unexpected difference\n');
+    return;
+  }
+  ctx.out(`${r.unexpected.length} trace${r.unexpected.length === 1 ? '' : 's'} with an unexpected difference; the shortest:\n`);
+  for (const u of r.unexpected.slice(0, 10)) ctx.out(`  ${u.trace.name}: step${u.results.length === 1 ? '' : 's'} ${u.results.map((x) => x.step).join(', ')}\n`);
+  const first = r.unexpected[0]!.trace;
+  const json = JSON.stringify(first, (key, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : key === 'gpa' && typeof v === 'number' ? `0x${v.toString(16)}` : v), 2) + '\n';
+  if (opts.out) {
+    writeFileSync(opts.out, json);
+    ctx.out(`trace ${first.name} written to ${opts.out}; check it with: tdx-difftest check ${opts.out}\n`);
+  } else ctx.out(json);
+  ctx.setExit(1);
+}
+
 export function registerExploreCommand(program: Command, ctx: CliContext): void {
   program
     .command('explore')
@@ -24,10 +58,15 @@ export function registerExploreCommand(program: Command, ctx: CliContext): void 
     .option('--seed <n>', 'random seed (printed; default: derived from the time)')
     .option('--runs <n>', `how many traces or schedules to try (default: $${RUNS_ENV}, else 100)`)
     .option('--interleave <trace>', 'explore pinned schedules of this trace instead of random traces')
+    .option('--exhaustive <k>', 'every trace of up to K operations over the documented alphabet, instead of random traces')
     .option('--from <n>', 'first step to check')
     .option('--to <n>', 'last step to check')
     .option('--out <file>', 'write the counterexample trace here')
-    .action((opts: { seed?: string; runs?: string; interleave?: string; from?: string; to?: string; out?: string }) => {
+    .action((opts: { seed?: string; runs?: string; interleave?: string; exhaustive?: string; from?: string; to?: string; out?: string }) => {
+      if (opts.exhaustive !== undefined) {
+        exhaustiveCommand(ctx, opts.exhaustive, opts);
+        return;
+      }
       const seed = opts.seed !== undefined ? parseCount(opts.seed, '--seed') : Date.now() % 2 ** 31;
       // a long CI burn-in sets the count in its environment, not on every command line
       const runs = opts.runs !== undefined ? parseCount(opts.runs, '--runs') : process.env[RUNS_ENV] !== undefined ? parseCount(process.env[RUNS_ENV]!, RUNS_ENV) : 100;

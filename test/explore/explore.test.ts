@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { STEPS, type StepModel } from '../../versions/index.ts';
 import { exploreInterleavings, exploreRandom } from '../../harness/explore.ts';
+import { ALPHABET, exploreExhaustive, sequences } from '../../harness/exhaustive.ts';
 import { parseTrace, resolveTrace } from '../../harness/trace.ts';
 import { makeBroken } from '../broken/broken.ts';
 import type { Gen } from '../../src/kernel/context.ts';
@@ -87,5 +88,28 @@ describe('explore', () => {
     expect(race!.trace.description).toContain('tdx-difftest explore --interleave concurrent-faults-same-gfn --seed 5 --runs 100');
     expect(race!.json).toContain('"gpa": "0x1000"');
     expect(race!.found.path).toMatch(/^\d+(:\d+)*$/);
+  });
+});
+
+describe('explore --exhaustive', () => {
+  it('enumerates every sequence up to K, shortest first, in a fixed order', () => {
+    const all = [...sequences(3, 2)].map((x) => x.join(''));
+    expect(all).toEqual(['0', '1', '2', '00', '01', '02', '10', '11', '12', '20', '21', '22']);
+  });
+
+  it('finds the shortest trace a broken step changes unexplained, the same every time', () => {
+    const a = exploreExhaustive([base, broken], { k: 2 });
+    expect(a.traces).toBe(ALPHABET.length + ALPHABET.length ** 2);
+    expect(a.unexpected.length).toBeGreaterThan(0);
+    // the single hole punch is the shortest witness
+    const gi = ALPHABET.findIndex((o) => o.op === 'gmem_invalidate');
+    expect(a.unexpected[0]!.trace.name).toBe(`exhaustive-${gi}`);
+    expect(a.unexpected.every((u) => u.trace.threads[0]!.ops.some((o) => o.op === 'gmem_invalidate'))).toBe(true);
+    const b = exploreExhaustive([base, broken], { k: 2 });
+    expect(b.unexpected.map((u) => u.trace.name)).toEqual(a.unexpected.map((u) => u.trace.name));
+  });
+
+  it('finds nothing unexpected on the real steps 08..10 for K = 1', () => {
+    expect(exploreExhaustive(STEPS, { k: 1, from: 8, to: 10 }).unexpected).toEqual([]);
   });
 });
