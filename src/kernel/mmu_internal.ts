@@ -16,13 +16,14 @@ const RET_PF_NAMES = ['RET_PF_CONTINUE', 'RET_PF_RETRY', 'RET_PF_EMULATE', 'RET_
 
 export const EPERM = 1;
 export const EINTR = 4;
+export const EBADF = 9;
 export const EIO = 5;
 export const EAGAIN = 11;
 export const EFAULT = 14;
 export const EBUSY = 16;
 export const EINVAL = 22;
 
-const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 4: 'EINTR', 5: 'EIO', 11: 'EAGAIN', 14: 'EFAULT', 16: 'EBUSY', 22: 'EINVAL' };
+const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 4: 'EINTR', 9: 'EBADF', 5: 'EIO', 11: 'EAGAIN', 14: 'EFAULT', 16: 'EBUSY', 22: 'EINVAL' };
 
 /** A kernel int return as observations show it: '0', '-EBUSY', '1'. */
 export function errno_name(r: number): string {

@@ -6,7 +6,7 @@ import type { Gen } from './context.ts';
 import { BLOCKED, ctx } from './context.ts';
 import { kvm_gmem_get_pfn, host_gfn_to_pfn, type Kvm, type KvmVcpu } from './kvm.ts';
 import {
-  EPT_VIOLATION_ACC_WRITE, EPT_VIOLATION_PROT_SHIFT, errno_name, gpa_to_natural_gfn, kvm_is_addr_direct, ret_pf_name, RET_PF_RETRY,
+  EBADF, EPT_VIOLATION_ACC_WRITE, EPT_VIOLATION_PROT_SHIFT, errno_name, gpa_to_natural_gfn, kvm_is_addr_direct, ret_pf_name, RET_PF_RETRY,
 } from './mmu_internal.ts';
 import {
   FROZEN_SPTE, is_last_spte, is_shadow_present_pte, make_spte, SHADOW_NONPRESENT_VALUE, SPTE_INDEX, spte_to_pfn, VMX_EPT_RWX_MASK,
@@ -86,8 +86,12 @@ function* kvm_vcpu_run_ept_violation(kvm: Kvm, vcpu: KvmVcpu, gpa: number): Gen<
   return r;
 }
 
-/** A vCPU ioctl holds its vCPU file, and the file a reference to the VM, while it runs. */
+/**
+ * A vCPU ioctl holds its vCPU file, and the file a reference to the VM, while it runs.
+ * Once the VM's teardown began (the last reference went), no vCPU file is left to run on.
+ */
 function* vcpu_fd(kvm: Kvm, ioctl: () => Gen<number>): Gen<number> {
+  if (kvm.pre_destroyed) return -EBADF;
   kvm.vcpu_ioctls_in_flight++;
   try {
     return yield* ioctl();
