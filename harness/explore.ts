@@ -7,7 +7,7 @@ import type { StepModel } from '../versions/index.ts';
 import { checkTrace, stepPairs, type CheckResult } from './check.ts';
 import type { Observation } from './observation.ts';
 import { replay } from './replay.ts';
-import { parseTrace, type Trace } from './trace.ts';
+import { parseTrace, type Trace, traceFileJson } from './trace.ts';
 
 const SHARED = 0x800000000000;
 /** A small address space so that random operations meet each other. */
@@ -97,10 +97,7 @@ function unexpectedOf(trace: Trace, steps: readonly StepModel[], from?: number, 
   return checkTrace(trace, steps, stepPairs(steps, from, to)).filter((r) => r.verdict === 'unexpected');
 }
 
-/** A trace file as a user would write it: GPAs and statuses in hex. */
-function toJson(t: Trace): string {
-  return JSON.stringify(t, (k, v) => (typeof v === 'bigint' ? '0x' + v.toString(16) : k === 'gpa' && typeof v === 'number' ? '0x' + v.toString(16) : v), 2) + '\n';
-}
+const toJson = traceFileJson;
 
 /** Random traces against the series; the first failure, shrunk, or null. */
 export function exploreRandom(steps: readonly StepModel[], opts: { seed: number; runs: number; from?: number; to?: number; onRun?: () => void }): Counterexample | null {

@@ -6,7 +6,7 @@ import type { CheckReport, CheckResult } from './check.ts';
 import type { Trace } from './trace.ts';
 import type { StepInfo } from '../src/step_types.ts';
 import { fitText, formatDifference } from './report.ts';
-import { parseTrace } from './trace.ts';
+import { parseTrace, traceFileReplacer } from './trace.ts';
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
 
@@ -29,8 +29,7 @@ const DEFAULT_VM = parseTrace(JSON.stringify({ name: 'x', threads: [{ name: 't',
  * from the defaults, one operation a line, GPAs and statuses in hex.
  */
 function traceJson(t: Trace): string {
-  const hex = (k: string, v: unknown): unknown => (typeof v === 'bigint' ? `0x${v.toString(16)}` : k === 'gpa' && typeof v === 'number' ? `0x${v.toString(16)}` : v);
-  const one = (v: unknown): string => JSON.stringify(v, hex);
+  const one = (v: unknown): string => JSON.stringify(v, traceFileReplacer);
   const vm = Object.fromEntries(Object.entries(t.vm).filter(([k, v]) => one(v) !== one((DEFAULT_VM as Record<string, unknown>)[k])));
   const lines = ['{', `  "name": ${one(t.name)},`];
   if (Object.keys(vm).length > 0) lines.push(`  "vm": ${one(vm)},`);

@@ -167,16 +167,20 @@ function jsonErrorAt(text: string, message: string): string {
 
 const MAX_ISSUES_SHOWN = 6;
 
+/** The value at a JSON path of the parsed input (undefined where there is none). */
+function valueAt(json: unknown, path: readonly PropertyKey[]): unknown {
+  return path.reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<PropertyKey, unknown>)[k] : undefined), json);
+}
+
 /** The keys the schema allows for the object at `path` of `json` (an op's keys depend on its "op"). */
 function allowedKeys(json: unknown, path: readonly (string | number)[]): string[] | null {
-  const at = (p: readonly (string | number)[]): unknown => p.reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string | number, unknown>)[k] : undefined), json);
   const tail = path.slice(-2);
   if (path.length === 0) return Object.keys(traceSchema.shape);
   if (path.length === 1 && path[0] === 'vm') return Object.keys(vmSchema.shape);
   if (path.length === 2 && path[0] === 'threads') return ['name', 'ops'];
   if (tail[0] === 'memslots') return Object.keys(memslot.shape);
   if (tail[0] === 'ops') {
-    const name = (at(path) as { op?: unknown } | undefined)?.op;
+    const name = (valueAt(json, path) as { op?: unknown } | undefined)?.op;
     const branch = op.options.find((o) => o.shape.op.value === name);
     return branch ? Object.keys(branch.shape) : null;
   }
@@ -194,18 +198,17 @@ function kindOf(v: unknown): string {
 }
 
 function issueMessage(issue: z.core.$ZodIssue, json: unknown): string {
-  const at = (p: readonly PropertyKey[]): unknown => p.reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<PropertyKey, unknown>)[k] : undefined), json);
   if (issue.code === 'invalid_union') {
     if ((issue as { note?: string }).note === 'No matching discriminator') return `expected "op" to be one of ${OP_NAMES.map((o) => JSON.stringify(o)).join(', ')}`;
     // say what was wrong with the value in the branch of its own type (a number, a "0x…" string)
     const specific = issue.errors.flat().find((i) => i.code !== 'invalid_type');
-    return specific ? specific.message : `expected one of its forms, got ${kindOf(at(issue.path))}`;
+    return specific ? specific.message : `expected one of its forms, got ${kindOf(valueAt(json, issue.path))}`;
   }
   if (issue.code === 'unrecognized_keys') {
     const allowed = allowedKeys(json, issue.path as (string | number)[]);
     return `unexpected key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}${allowed ? ` (allowed: ${allowed.join(', ')})` : ''}`;
   }
-  if (issue.code === 'invalid_type') return `expected ${issue.expected}, got ${kindOf(at(issue.path))}`;
+  if (issue.code === 'invalid_type') return `expected ${issue.expected}, got ${kindOf(valueAt(json, issue.path))}`;
   return issue.message;
 }
 
@@ -231,6 +234,21 @@ export function parseTrace(text: string, file: string): Trace {
     throw new InputError(`${file}: ${shown.join('; ')}${more}`);
   }
   return r.data as Trace;
+}
+
+/**
+ * JSON.stringify's replacer for a trace in its file's form, as a user writes it: GPAs and
+ * statuses in hex (statuses are bigints once parsed).
+ */
+export function traceFileReplacer(key: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return '0x' + v.toString(16);
+  if (key === 'gpa' && typeof v === 'number') return '0x' + v.toString(16);
+  return v;
+}
+
+/** A trace as a file a user can save and replay. */
+export function traceFileJson(t: Trace): string {
+  return JSON.stringify(t, traceFileReplacer, 2) + '\n';
 }
 
 export function loadTrace(file: string): Trace {

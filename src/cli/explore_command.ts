@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { InputError } from './errors.ts';
 import type { CliContext } from './commands.ts';
 import { exploreInterleavings, exploreRandom, type Counterexample } from '../../harness/explore.ts';
-import { resolveTrace } from '../../harness/trace.ts';
+import { resolveTrace, traceFileJson } from '../../harness/trace.ts';
 import { formatDifference } from '../../harness/report.ts';
 import { progress } from './harness_commands.ts';
 import { ALPHABET, exploreExhaustive } from '../../harness/exhaustive.ts';
@@ -43,7 +43,7 @@ function exhaustiveCommand(ctx: CliContext, raw: string, opts: { from?: string; 
   ctx.out(`${r.unexpected.length} trace${r.unexpected.length === 1 ? '' : 's'} with an unexpected difference; the shortest:\n`);
   for (const u of r.unexpected.slice(0, 10)) ctx.out(`  ${u.trace.name}: step${u.results.length === 1 ? '' : 's'} ${u.results.map((x) => x.step).join(', ')}\n`);
   const first = r.unexpected[0]!.trace;
-  const json = JSON.stringify(first, (key, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : key === 'gpa' && typeof v === 'number' ? `0x${v.toString(16)}` : v), 2) + '\n';
+  const json = traceFileJson(first);
   if (opts.out) {
     writeFileSync(opts.out, json);
     ctx.out(`trace ${first.name} written to ${opts.out}; check it with: tdx-difftest check ${opts.out}\n`);

@@ -8,15 +8,11 @@ import {
   type Kvm, type KvmMemorySlot,
 } from './kvm.ts';
 import { lockdep_assert_held_write, mutex_lock, mutex_unlock, write_lock, write_unlock } from './lock.ts';
-import { EBADF, EINVAL, EIO, KVM_FILTER_SHARED, type KvmGfnRange } from './mmu_internal.ts';
+import { EINVAL, EIO, KVM_FILTER_SHARED, type KvmGfnRange } from './mmu_internal.ts';
 import { kvm_age_gfn, kvm_arch_flush_shadow_memslot, kvm_arch_pre_set_memory_attributes, kvm_unmap_gfn_range } from './mmu.ts';
 
-/**
- * kvm_vm_ioctl() / kvm_vcpu_ioctl(): nothing reaches a dead VM's ioctls but -EIO; and
- * once the VM is being destroyed no file is left to issue one on (-EBADF).
- */
+/** kvm_vm_ioctl() / kvm_vcpu_ioctl(): nothing reaches a dead VM's ioctls but -EIO. */
 export function* kvm_ioctl(kvm: Kvm, ioctl: () => Gen<number>): Gen<number> {
-  if (kvm.pre_destroyed) return -EBADF;
   if (kvm.vm_dead) return -EIO;
   return yield* ioctl();
 }

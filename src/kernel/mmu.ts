@@ -11,7 +11,7 @@ import {
 } from './kvm.ts';
 import { lockdep_assert_held, mutex_lock, mutex_unlock, read_lock, read_unlock, write_lock, write_unlock } from './lock.ts';
 import {
-  EAGAIN, EFAULT, EIO, gpa_to_natural_gfn, KVM_DIRECT_ROOTS, KVM_FILTER_PRIVATE, KVM_FILTER_SHARED, kvm_is_addr_direct,
+  EAGAIN, EFAULT, EIO, gpa_to_natural_gfn, KVM_DIRECT_ROOTS, KVM_FILTER_PRIVATE, KVM_FILTER_SHARED,
   RET_PF_CONTINUE, RET_PF_EMULATE, RET_PF_FIXED, RET_PF_INVALID, RET_PF_RETRY, RET_PF_SPURIOUS, type KvmGfnRange,
   type KvmPageFault, is_access_allowed, PFERR_FETCH_MASK, PFERR_PRESENT_MASK, PFERR_PRIVATE_ACCESS, PFERR_WRITE_MASK, ret_pf_name,
 } from './mmu_internal.ts';

@@ -37,7 +37,7 @@ export function runThreads(c: KernelContext, runs: ThreadRun[], schedule: readon
   let recheck: ThreadRun[] = [];
   for (;;) {
     let t: ThreadRun | undefined;
-    while (recheck.length > 0 && (recheck[0]!.done || !(schedule === null || si >= schedule.length))) recheck.shift();
+    while (recheck.length > 0 && recheck[0]!.done) recheck.shift();
     if (recheck.length > 0) {
       t = recheck.shift()!;
       t.blocked = false;

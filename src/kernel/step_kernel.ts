@@ -12,7 +12,6 @@ import type { EptViolationExit } from './vmx_common.ts';
 
 /** The tdp_mmu.c entry points (and the probes of its internals) a step exports. */
 export interface TdpMmuApi {
-  kvm_mmu_init_tdp_mmu(kvm: Kvm): void;
   kvm_mmu_uninit_tdp_mmu(kvm: Kvm): Gen;
   kvm_tdp_mmu_put_root(kvm: Kvm, root: KvmMmuPage): void;
   kvm_tdp_mmu_alloc_root(kvm: Kvm, vcpu: KvmVcpu, mirror: boolean): Gen<KvmMmuPage>;

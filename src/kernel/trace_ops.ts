@@ -87,11 +87,17 @@ function* kvm_vcpu_run_ept_violation(kvm: Kvm, vcpu: KvmVcpu, gpa: number): Gen<
 }
 
 /**
- * A vCPU ioctl holds its vCPU file, and the file a reference to the VM, while it runs.
- * Once the VM's teardown began (the last reference went), no vCPU file is left to run on.
+ * An ioctl the VMM issues on the VM's or a vCPU's file. Once the VM's last reference went
+ * (its teardown began) no such file is left: the ioctl cannot be issued at all (-EBADF),
+ * before any kernel code runs.
  */
-function* vcpu_fd(kvm: Kvm, ioctl: () => Gen<number>): Gen<number> {
+function* fd_ioctl(kvm: Kvm, ioctl: () => Gen<number>): Gen<number> {
   if (kvm.pre_destroyed) return -EBADF;
+  return yield* kvm_ioctl(kvm, ioctl);
+}
+
+/** A vCPU ioctl holds its vCPU file, and the file a reference to the VM, while it runs. */
+function* vcpu_fd(kvm: Kvm, ioctl: () => Gen<number>): Gen<number> {
   kvm.vcpu_ioctls_in_flight++;
   try {
     return yield* ioctl();
@@ -113,14 +119,14 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
   switch (op.op) {
     case 'fault': {
       const vcpu = vcpu_of(kvm, op.vcpu);
-      return ret_pf_name(yield* vcpu_fd(kvm, () => kvm_ioctl(kvm, () => kvm_vcpu_run_ept_violation(kvm, vcpu, op.gpa))));
+      return ret_pf_name(yield* vcpu_fd(kvm, () => fd_ioctl(kvm, () => kvm_vcpu_run_ept_violation(kvm, vcpu, op.gpa))));
     }
     case 'populate': {
       const vcpu = vcpu_of(kvm, 0);
-      return errno_name(yield* vcpu_fd(kvm, () => kvm_ioctl(kvm, () => tdx(kvm).tdx_vcpu_unlocked_ioctl(kvm, vcpu, 'KVM_TDX_INIT_MEM_REGION', op.gpa))));
+      return errno_name(yield* vcpu_fd(kvm, () => fd_ioctl(kvm, () => tdx(kvm).tdx_vcpu_unlocked_ioctl(kvm, vcpu, 'KVM_TDX_INIT_MEM_REGION', op.gpa))));
     }
     case 'finalize':
-      return errno_name(yield* kvm_ioctl(kvm, () => tdx(kvm).tdx_vm_ioctl(kvm, 'KVM_TDX_FINALIZE_VM')));
+      return errno_name(yield* fd_ioctl(kvm, () => tdx(kvm).tdx_vm_ioctl(kvm, 'KVM_TDX_FINALIZE_VM')));
     case 'gmem_invalidate': {
       const gfn = gpa_to_natural_gfn(kvm, op.gpa);
       return errno_name(yield* kvm_gmem_punch_hole(kvm, gfn, gfn + op.npages));
@@ -128,7 +134,7 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
     case 'convert_to_shared':
     case 'convert_to_private': {
       const gfn = gpa_to_natural_gfn(kvm, op.gpa);
-      return errno_name(yield* kvm_ioctl(kvm, () => kvm_vm_set_mem_attributes(kvm, gfn, gfn + op.npages, op.op === 'convert_to_private')));
+      return errno_name(yield* fd_ioctl(kvm, () => kvm_vm_set_mem_attributes(kvm, gfn, gfn + op.npages, op.op === 'convert_to_private')));
     }
     case 'zap_gfn_range': {
       const gfn = gpa_to_natural_gfn(kvm, op.gpa);
@@ -136,7 +142,7 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
       return '0';
     }
     case 'memslot_delete':
-      return errno_name(yield* kvm_ioctl(kvm, () => kvm_delete_memslot_ioctl(kvm, op.slot)));
+      return errno_name(yield* fd_ioctl(kvm, () => kvm_delete_memslot_ioctl(kvm, op.slot)));
     case 'mmu_notifier_unmap': {
       const gfn = gpa_to_natural_gfn(kvm, op.gpa);
       yield* kvm_mmu_notifier_invalidate_range_start(kvm, gfn, gfn + op.npages);
@@ -153,7 +159,7 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
     case 'vcpu_enter': {
       const vcpu = vcpu_of(kvm, op.vcpu);
       let entered = '0';
-      const r = yield* vcpu_fd(kvm, () => kvm_ioctl(kvm, function* () {
+      const r = yield* vcpu_fd(kvm, () => fd_ioctl(kvm, function* () {
         const pre = tdx(kvm).tdx_vcpu_pre_run(kvm, vcpu);
         if (pre <= 0) return pre;
         const p = yield* vcpu_enter_guest_prepare(kvm, vcpu);

@@ -4,7 +4,6 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { STEPS } from '../../versions/index.ts';
 import { byName, corpus, diffs, lines, obs, step } from './neighbours.ts';
 import { explainDifferences } from '../../harness/intents.ts';
 import type { Observation } from '../../harness/observation.ts';

@@ -77,11 +77,6 @@ function explainedOverCorpus(n: number): void {
   }
 }
 
-const SEAMCALLS_OF_ZAP = (gpa: string, page: RegExp): RegExp[] => [
-  new RegExp(`^TDH\\.MEM\\.RANGE\\.BLOCK ${gpa} 1 TDX_SUCCESS$`), /^TDH\.MEM\.TRACK TDX_SUCCESS$/,
-  new RegExp(`^TDH\\.MEM\\.PAGE\\.REMOVE ${gpa} 1 TDX_SUCCESS$`), page,
-];
-
 describe.skipIf(!registered(9))('step 09: centrally propagate to-present/atomic zap updates', () => {
   it('every corpus difference 08 → 09 is one of its intents, each witnessed', () => explainedOverCorpus(9));
 
