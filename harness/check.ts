@@ -131,16 +131,21 @@ export function stepPairs(steps: readonly StepModel[], fromRaw?: string | number
  * behaviour) yields an observation with one 'model-error' event instead of stopping
  * the whole check.
  */
-export function safeReplay(trace: Trace, step: StepModel): { obs: Observation; error?: string } {
+export function safeReplay(trace: Trace, step: StepModel): Replayed {
   try {
     return { obs: replay(trace, step) };
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    return {
-      obs: { step: step.manifest.step, trace: trace.name, events: [{ kind: 'model-error', message, thread: null }], final: emptyFinal('model-error') },
-      error: message,
-    };
+    return modelError(trace.name, step, e);
   }
+}
+
+/** The replay of a model that threw outside the scheduler: one 'model-error' event. */
+export function modelError(trace: string, step: StepModel, e: unknown): Replayed {
+  const message = e instanceof Error ? e.message : String(e);
+  return {
+    obs: { step: step.manifest.step, trace, events: [{ kind: 'model-error', message, thread: null }], final: emptyFinal('model-error') },
+    error: message,
+  };
 }
 
 /** Compares two observations of one trace and explains the result with the steps' intents. */
@@ -222,25 +227,33 @@ export function pairResult(steps: readonly StepModel[], trace: string, p: StepPa
  * compared. `onReplay` is called after each replay (progress).
  */
 export function checkTrace(trace: Trace, steps: readonly StepModel[], pairs: readonly StepPair[], onReplay?: () => void): CheckResult[] {
-  const cache = new Map<number, Replayed>();
   const seconds = new Map<number, number>();
+  return checkReplayed(trace.name, steps, pairs, (s) => {
+    const t0 = performance.now();
+    const r = safeReplay(trace, s);
+    seconds.set(s.manifest.step, (performance.now() - t0) / 1000);
+    onReplay?.();
+    return r;
+  }, seconds);
+}
+
+/**
+ * The pairs of one trace from its replays, each step's asked for once from `replayOf`.
+ * `seconds` (replay time per step), when given, adds each case's time for JUnit.
+ */
+export function checkReplayed(trace: string, steps: readonly StepModel[], pairs: readonly StepPair[], replayOf: (s: StepModel) => Replayed, seconds?: ReadonlyMap<number, number>): CheckResult[] {
+  const cache = new Map<number, Replayed>();
   const get = (s: StepModel): Replayed => {
     let r = cache.get(s.manifest.step);
-    if (!r) {
-      const t0 = performance.now();
-      r = safeReplay(trace, s);
-      seconds.set(s.manifest.step, (performance.now() - t0) / 1000);
-      cache.set(s.manifest.step, r);
-      onReplay?.();
-    }
+    if (!r) cache.set(s.manifest.step, (r = replayOf(s)));
     return r;
   };
   const results = pairs.map((p) => {
     const t0 = performance.now();
-    const r = pairResult(steps, trace.name, p, get(p.base), get(p.step));
+    const r = pairResult(steps, trace, p, get(p.base), get(p.step));
     // the time of this case: its step's replay and the comparison (for JUnit; not part of
     // the report's data, which stays the same from run to run)
-    Object.defineProperty(r, 'seconds', { value: (seconds.get(p.step.manifest.step) ?? 0) + (performance.now() - t0) / 1000, enumerable: false });
+    if (seconds) Object.defineProperty(r, 'seconds', { value: (seconds.get(p.step.manifest.step) ?? 0) + (performance.now() - t0) / 1000, enumerable: false });
     return r;
   });
   markUndos(steps, pairs, results, (s) => cache.get(s.manifest.step));

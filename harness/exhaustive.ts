@@ -1,8 +1,11 @@
 // Exhaustive small scope: every trace of up to K operations over a documented alphabet,
-// each replayed on every step and checked against the intents as `check` would, in a
-// fixed order, so that the same K gives the same report. (First form: no state-hash
-// pruning yet, so every trace is replayed from scratch; see README.)
-import { checkTrace, stepPairs, type CheckResult } from './check.ts';
+// each replayed on every step and checked against the intents as `check` would, in the
+// manner of an explicit-state model checker: breadth first (shortest traces first, then
+// in lexicographic order), each trace forked from its prefix's machines instead of
+// replayed, and a prefix whose machines (on every step at once) are in a state already
+// seen is not extended, since what follows it was explored from the first.
+import { checkReplayed, modelError, neededSteps, stepPairs, type CheckResult, type Replayed, type StepPair } from './check.ts';
+import { ReplaySession } from './replay.ts';
 import { parseTrace, type Trace } from './trace.ts';
 import type { StepModel } from '../versions/index.ts';
 
@@ -34,8 +37,8 @@ export const ALPHABET: readonly Record<string, unknown>[] = [
 const VM = { memslots: [{ id: 0, gpa: 0, npages: 4096, gmem: true }, { id: 1, gpa: '0x10000000', npages: 16, gmem: false }] };
 
 /** The trace of the operation indices `seq` (one thread), named after them. */
-export function exhaustiveTrace(seq: readonly number[]): Trace {
-  return parseTrace(JSON.stringify({ name: `exhaustive-${seq.join('-')}`, vm: VM, threads: [{ name: 'vcpu0', ops: seq.map((i) => ALPHABET[i]) }], budget: 20_000 }), '<exhaustive>');
+export function exhaustiveTrace(seq: readonly number[], alphabet: readonly Record<string, unknown>[] = ALPHABET): Trace {
+  return parseTrace(JSON.stringify({ name: `exhaustive-${seq.join('-')}`, vm: VM, threads: [{ name: 'vcpu0', ops: seq.map((i) => alphabet[i]) }], budget: 20_000 }), '<exhaustive>');
 }
 
 /** Every sequence of length 1..k over n symbols, shortest first, then in lexicographic order. */
@@ -55,23 +58,96 @@ export function* sequences(n: number, k: number): Generator<number[]> {
 export interface ExhaustiveReport {
   k: number;
   alphabet: number;
+  /** Sequences of up to K operations: what an unpruned run would replay. */
+  sequences: number;
+  /** Traces replayed and checked. */
   traces: number;
+  /** Distinct states (of all checked steps' machines together) reached by prefixes shorter than K. */
+  states: number;
+  /** Prefixes not extended: their state was seen before, or every step's run had ended. */
+  prunedPrefixes: number;
   steps: number;
   /** Unexpected results, the shortest traces first (each trace's name says its operations). */
   unexpected: { trace: Trace; results: CheckResult[] }[];
 }
 
-export function exploreExhaustive(steps: readonly StepModel[], opts: { k: number; from?: number; to?: number; onTrace?: () => void; alphabet?: readonly Record<string, unknown>[] }): ExhaustiveReport {
-  const pairs = stepPairs(steps, opts.from, opts.to);
-  const n = (opts.alphabet ?? ALPHABET).length;
-  const unexpected: ExhaustiveReport['unexpected'] = [];
-  let traces = 0;
-  for (const seq of sequences(n, opts.k)) {
-    const trace = exhaustiveTrace(seq);
-    traces++;
-    const bad = checkTrace(trace, steps, pairs).filter((r) => r.verdict === 'unexpected');
-    if (bad.length > 0) unexpected.push({ trace, results: bad });
-    opts.onTrace?.();
+/** One step's machine after a prefix, or the error its model threw. */
+interface Line {
+  step: StepModel;
+  session: ReplaySession | null;
+  error?: Replayed;
+}
+
+function advance(line: Line, op: Record<string, unknown>, index: number, name: string): Line {
+  if (!line.session) return line;
+  const session = line.session.fork();
+  try {
+    session.runOp('vcpu0', op as never, index);
+    return { step: line.step, session };
+  } catch (e) {
+    return { step: line.step, session: null, error: modelError(name, line.step, e) };
   }
-  return { k: opts.k, alphabet: n, traces, steps: pairs.length, unexpected };
+}
+
+export function exploreExhaustive(steps: readonly StepModel[], opts: { k: number; from?: number; to?: number; onTrace?: (done: number, total: number) => void; alphabet?: readonly Record<string, unknown>[] }): ExhaustiveReport {
+  const pairs: readonly StepPair[] = stepPairs(steps, opts.from, opts.to);
+  const alphabet = opts.alphabet ?? ALPHABET;
+  const n = alphabet.length;
+  const k = opts.k;
+  const unexpected: ExhaustiveReport['unexpected'] = [];
+  const below = (d: number): number => Array.from({ length: k - d }, (_, i) => n ** (i + 1)).reduce((a, b) => a + b, 0);
+  const total = below(0);
+  const ops = alphabet.map((op) => parseTrace(JSON.stringify({ name: 'op', vm: VM, threads: [{ name: 'vcpu0', ops: [op] }] }), '<alphabet>').threads[0]!.ops[0]!);
+  const vmTrace = exhaustiveTrace([0]);
+  const roots: Line[] = neededSteps(pairs).map((step) => ({ step, session: ReplaySession.start(vmTrace, step) }));
+  const keyOf = (lines: readonly Line[]): string | null => {
+    const keys: string[] = [];
+    for (const l of lines) {
+      if (!l.session) keys.push('error');
+      else {
+        const key = l.session.stateKey();
+        if (key === null) return null;
+        keys.push(key);
+      }
+    }
+    return keys.join(',');
+  };
+  const seen = new Set<string>([keyOf(roots) ?? '']);
+  let frontier: number[][] = [[]];
+  let traces = 0;
+  let pruned = 0;
+  let skipped = 0;
+  for (let d = 1; d <= k; d++) {
+    const next: number[][] = [];
+    for (const prefix of frontier) {
+      let lines = roots;
+      prefix.forEach((a, i) => (lines = lines.map((l) => advance(l, ops[a]!, i, ''))));
+      for (let a = 0; a < n; a++) {
+        const seq = [...prefix, a];
+        const trace = exhaustiveTrace(seq, alphabet);
+        const child = lines.map((l) => advance(l, ops[a]!, d - 1, trace.name));
+        const byStep = new Map(child.map((l) => [l.step.manifest.step, l]));
+        traces++;
+        const results = checkReplayed(trace.name, steps, pairs, (s) => {
+          const l = byStep.get(s.manifest.step)!;
+          return l.session ? { obs: l.session.observe(trace) } : { ...l.error!, obs: { ...l.error!.obs, trace: trace.name } };
+        });
+        const bad = results.filter((r) => r.verdict === 'unexpected');
+        if (bad.length > 0) unexpected.push({ trace, results: bad });
+        if (d < k) {
+          const key = child.every((l) => !l.session || l.session.ended) ? 'ended' : keyOf(child);
+          if (key !== null && (key === 'ended' || seen.has(key))) {
+            pruned++;
+            skipped += below(d);
+          } else {
+            if (key !== null) seen.add(key);
+            next.push(seq);
+          }
+        }
+        opts.onTrace?.(traces + skipped, total);
+      }
+    }
+    frontier = next;
+  }
+  return { k, alphabet: n, sequences: total, traces, states: seen.size, prunedPrefixes: pruned, steps: pairs.length, unexpected };
 }

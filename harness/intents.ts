@@ -151,8 +151,16 @@ const SEARCH_LIMIT = 20_000;
  * fall within its count. A small depth-first search settles overlapping patterns.
  */
 export function rewriteExplains(rw: Rewrite, group: readonly Difference[], layer: LayerChoice = 'both'): boolean {
+  return rewriteApplications(rw, group, layer) > 0;
+}
+
+/**
+ * How many applications of `rw` the group is: 1, or for a rewrite that `repeats`, the
+ * smallest n for which every pattern's count times n accounts for it; 0 when it does not.
+ */
+export function rewriteApplications(rw: Rewrite, group: readonly Difference[], layer: LayerChoice = 'both'): number {
   const moved = rw.moves && rw.moves.length > 0 ? applyMoves(rw.moves, group) : new Set<number>();
-  if (moved === null) return false;
+  if (moved === null) return 0;
   const classes = new Map<string, { d: Difference; n: number }>();
   group.forEach((d, k) => {
     if (moved.has(k)) return;
@@ -164,25 +172,31 @@ export function rewriteExplains(rw: Rewrite, group: readonly Difference[], layer
   // a one-layer comparison cannot see the other layer's half of a rewrite
   const pats = layer === 'both' ? rw.events : rw.events.filter((p) => layerOf(p.kind) === layer);
   const list = [...classes.values()].map((c) => ({ n: c.n, cands: pats.map((p, i) => (patternMatches(p, c.d) ? i : -1)).filter((i) => i >= 0) }));
-  if (list.some((c) => c.cands.length === 0)) return false;
-  if (moved.size === 0 && list.length === 0) return false;
+  if (list.some((c) => c.cands.length === 0)) return 0;
+  if (moved.size === 0 && list.length === 0) return 0;
   list.sort((x, y) => x.cands.length - y.cands.length);
-  const b = pats.map(bounds);
   const total = pats.map(() => 0);
   let budget = SEARCH_LIMIT;
-  const search = (i: number): boolean => {
-    if (--budget < 0) return false;
-    if (i === list.length) return b.every(([min], k) => total[k]! >= min);
-    const c = list[i]!;
-    for (const p of c.cands) {
-      if (total[p]! + c.n > b[p]![1]) continue;
-      total[p]! += c.n;
-      if (search(i + 1)) return true;
-      total[p]! -= c.n;
-    }
-    return false;
+  const fits = (b: readonly [number, number][]): boolean => {
+    const search = (i: number): boolean => {
+      if (--budget < 0) return false;
+      if (i === list.length) return b.every(([min], k) => total[k]! >= min);
+      const c = list[i]!;
+      for (const p of c.cands) {
+        if (total[p]! + c.n > b[p]![1]) continue;
+        total[p]! += c.n;
+        if (search(i + 1)) return true;
+        total[p]! -= c.n;
+      }
+      return false;
+    };
+    return search(0);
   };
-  return search(0);
+  const b = pats.map(bounds);
+  // n applications cannot be more than the group has differences
+  const most = rw.repeats !== undefined ? group.length : 1;
+  for (let n = 1; n <= most; n++) if (fits(b.map(([min, max]) => [min * n, max * n] as [number, number]))) return n;
+  return 0;
 }
 
 /** Does the rewrite apply to operations of this kind? */
@@ -192,15 +206,19 @@ function rewriteApplies(rw: Rewrite, kind: string): boolean {
   return true; // ANY('why')
 }
 
-/** The first intent (declaration order) one of whose rewrites explains the whole group: [intent, rewrite]. */
-function explainGroup(group: readonly Difference[], intents: readonly Intent[], layer: LayerChoice): [number, number] | null {
+/**
+ * The first intent (declaration order) one of whose rewrites explains the whole group:
+ * [intent, rewrite, applications].
+ */
+function explainGroup(group: readonly Difference[], intents: readonly Intent[], layer: LayerChoice): [number, number, number] | null {
   const ev = group[0]!.event as Record<string, unknown>;
   const kind = opKind(ev.op);
   for (let i = 0; i < intents.length; i++) {
     const rws = intents[i]!.rewrites;
     for (let r = 0; r < rws.length; r++) {
       if (!rewriteApplies(rws[r]!, kind)) continue;
-      if (rewriteExplains(rws[r]!, group, layer)) return [i, r];
+      const n = rewriteApplications(rws[r]!, group, layer);
+      if (n > 0) return [i, r, n];
     }
   }
   return null;
@@ -209,7 +227,7 @@ function explainGroup(group: readonly Difference[], intents: readonly Intent[], 
 /**
  * A delta pattern (`{ kind: 'final', what, key, delta }`) explains the change of one
  * numeric entry when the entry went from a to b with b - a = delta × the number of
- * operations the rewrite explained.
+ * applications the rewrite explained (one per operation, or n for one that repeats).
  */
 function deltaExplains(p: EventPattern, group: readonly Difference[], applications: number): boolean {
   if (p.delta === undefined || group.length !== 2) return false;
@@ -240,7 +258,7 @@ export function explainDifferences(differences: readonly Difference[], intents: 
   });
   const by = differences.map(() => -1);
   const finals: number[][] = [];
-  /** intent → rewrite → the differences it explained and in how many operations */
+  /** intent → rewrite → the differences it explained and how many applications (operations, or repeats) */
   const used = new Map<number, Map<number, { ks: number[]; ops: number }>>();
   for (const [g, ks] of groups) {
     if (g.startsWith('final\u0000')) {
@@ -249,14 +267,14 @@ export function explainDifferences(differences: readonly Difference[], intents: 
     }
     const hit = explainGroup(ks.map((k) => differences[k]!), intents, layer);
     if (!hit) continue;
-    const [i, r] = hit;
+    const [i, r, n] = hit;
     let m = used.get(i);
     if (!m) used.set(i, (m = new Map()));
     const u = m.get(r);
     if (u) {
       u.ks.push(...ks);
-      u.ops++;
-    } else m.set(r, { ks: [...ks], ops: 1 });
+      u.ops += n;
+    } else m.set(r, { ks: [...ks], ops: n });
   }
   // final-state entries: patterns of the intents (and of their rewrites) that happened
   const active = [...used.keys()].sort((x, y) => x - y);
@@ -268,7 +286,7 @@ export function explainDifferences(differences: readonly Difference[], intents: 
     const group = ks.map((k) => differences[k]!);
     let i = active.find((a) => group.every((d) => valuePatterns.get(a)!.some((p) => patternMatches(p, d))));
     if (i === undefined) {
-      // a counter that changes by `delta` per operation the rewrite explained
+      // a counter that changes by `delta` per application of the rewrite
       const hit = active
         .flatMap((a) => [...used.get(a)!].flatMap(([r, u]) => (intents[a]!.rewrites[r]!.final ?? []).map((p) => ({ a, p, ops: u.ops }))))
         .find(({ p, ops }) => deltaExplains(p, group, ops));

@@ -118,6 +118,8 @@ export function intentProblems(intent: Intent, path: string): string[] {
       if (ops.length === 0 || ops.some((o) => typeof o !== 'string' || o === '')) out.push(`${rp} (${intent.id}): op must name the trace operation(s) it rewrites, or be ANY('why')`);
     }
     if ((r.events ?? []).length === 0 && (r.moves ?? []).length === 0) out.push(`${rp} (${intent.id}): rewrites nothing (no events, no moves)`);
+    if (r.repeats !== undefined && (typeof r.repeats !== 'string' || r.repeats.trim() === '')) out.push(`${rp} (${intent.id}): repeats must be the reason the change may happen several times in one operation`);
+    if (r.repeats !== undefined && (r.events ?? []).every((e) => e.optional !== undefined)) out.push(`${rp} (${intent.id}): repeats needs an event pattern that is not optional (it fixes how many times the change happened)`);
     (r.events ?? []).forEach((p, pi) => out.push(...patternProblems(p, `${rp}.events[${pi}]`, false)));
     (r.final ?? []).forEach((p, pi) => out.push(...patternProblems(p, `${rp}.final[${pi}]`, 'rewrite')));
     (r.moves ?? []).forEach((mv, mi) => {

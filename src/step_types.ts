@@ -91,6 +91,14 @@ export interface Rewrite {
    * comparison where the rewrite explained an operation (unless `optional`).
    */
   final?: EventPattern[];
+  /**
+   * The change may happen several times in one operation (the reason: one refused
+   * removal per leaf of a torn-down table, say). The operation's differences must then
+   * be n whole applications: every event pattern's count and every final delta is
+   * multiplied by the same n ≥ 1, so that two removed tracepoints never pass with one
+   * added bug.
+   */
+  repeats?: string;
 }
 
 /** One behaviour change a patch means to make. */

@@ -241,3 +241,37 @@ describe('counters that change by a delta per operation', () => {
     expect(manifestProblems(manifest(12, [intent]), 'f')).toEqual([]);
   });
 });
+
+describe('rewrites that repeat within one operation', () => {
+  const refused = (gfn: string): Difference => ({ layer: 'functional', side: 'removed', event: { kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed', gfn, level: 1, old: 'LEAF', new: 'FROZEN', thread: 't', op: 'destroy#2' } });
+  const silentBug: Difference = { layer: 'diagnostic', side: 'added', event: { kind: 'bug', site: 'handle_changed_spte', cond: 'c', silent: true, thread: 't', op: 'destroy#2' } };
+  const leaves = (side: 'removed' | 'added', value: string): Difference => ({ layer: 'functional', side, event: { kind: 'final', what: 'stats', key: 'leaves4k', value } });
+  const rewrite = {
+    op: 'destroy',
+    events: [
+      { side: 'removed', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed', gfn: ANY('the refused leaf'), level: 1, old: 'LEAF', new: 'FROZEN' },
+      { side: 'added', kind: 'bug', site: 'handle_changed_spte', cond: 'c', silent: true },
+    ],
+    final: [{ side: 'added', kind: 'final', what: 'stats', key: 'leaves4k', delta: 1 }],
+  } as const;
+  const once: Intent = { id: 'v12-once', summary: '', witnesses: ['t'], rewrites: [{ ...rewrite, events: [...rewrite.events], final: [...rewrite.final] }] };
+  const repeating: Intent = { ...once, id: 'v12-repeats', rewrites: [{ ...once.rewrites[0]!, repeats: 'one per refused leaf' }] };
+  const two = [refused('0x1'), refused('0x2'), silentBug, silentBug, leaves('removed', '0'), leaves('added', '2')];
+  it('explain n whole applications, the final delta n times', () => {
+    expect(explainDifferences(two, [once]).verdict).toBe('unexpected');
+    expect(explainDifferences(two, [repeating]).verdict).toBe('intended');
+    expect(explainDifferences([refused('0x1'), silentBug, leaves('removed', '0'), leaves('added', '1')], [repeating]).verdict).toBe('intended');
+  });
+  it('tie the counts: two leaves with one bug, or a delta of one, are not two applications', () => {
+    expect(explainDifferences([refused('0x1'), refused('0x2'), silentBug, leaves('removed', '0'), leaves('added', '2')], [repeating]).verdict).toBe('unexpected');
+    expect(explainDifferences([refused('0x1'), refused('0x2'), silentBug, silentBug, leaves('removed', '0'), leaves('added', '1')], [repeating]).verdict).toBe('unexpected');
+    expect(explainDifferences([refused('0x1'), refused('0x2'), silentBug, silentBug, silentBug, leaves('removed', '0'), leaves('added', '3')], [repeating]).verdict).toBe('unexpected');
+  });
+  it('need a reason, and a pattern that fixes the count', () => {
+    const noReason: Intent = { ...once, rewrites: [{ ...once.rewrites[0]!, repeats: ' ' }] };
+    expect(manifestProblems(manifest(12, [noReason]), 'f').join('\n')).toMatch(/repeats must be the reason/);
+    const allOptional: Intent = { ...once, rewrites: [{ op: 'destroy', events: [{ side: 'added', kind: 'bug', site: 's', cond: 'c', optional: 'sometimes' }], repeats: 'why' }] };
+    expect(manifestProblems(manifest(12, [allOptional]), 'f').join('\n')).toMatch(/repeats needs an event pattern that is not optional/);
+    expect(manifestProblems(manifest(12, [repeating]), 'f')).toEqual([]);
+  });
+});

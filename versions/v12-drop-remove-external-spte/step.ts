@@ -32,7 +32,7 @@ export const manifest: StepManifest = {
     {
       id: 'v12-failed-leaf-removal-not-booked',
       summary: 'A leaf removal that TDX refuses (KVM_BUG_ON(!hkid) at teardown, or BLOCK/TRACK failing with the VM bugged by TDX) now returns -EIO: __handle_changed_spte() returns before the tracepoint and the stats, and the handle_changed_spte() wrapper KVM_BUG_ON()s silently (TDX already bugged the VM, so no new VM-bugged/VM_DEAD kick). The S-EPT calls of the refused removal are unchanged.',
-      witnesses: ['teardown-leaf-left', 'zap-track-stays-busy'],
+      witnesses: ['teardown-leaf-left', 'teardown-two-leaves-left', 'zap-track-stays-busy', 'zap-track-busy-two-leaves'],
       rewrites: [
         {
           // teardown: the leaf child of a table torn down after the HKID is released
@@ -43,6 +43,7 @@ export const manifest: StepManifest = {
           ],
           // the refused leaf stays counted: one more 4K leaf per refused removal
           final: [{ side: 'added', kind: 'final', what: 'stats', key: 'leaves4k', delta: 1 }],
+          repeats: 'one refused removal per leaf the torn-down tables still hold',
         },
         {
           // a write-lock zap whose removal TDX gives up on (TRACK stays busy), from any
@@ -57,6 +58,7 @@ export const manifest: StepManifest = {
           // the other leaves the same zap removes are traced after their removal now
           // (v12-leaf-zap-inside-handle-changed-spte): the same tracepoints, reordered
           moves: [{ kind: 'tracepoint', from: { name: 'kvm_tdp_mmu_spte_changed', level: '1', old: 'LEAF', new: 'NONPRESENT' }, to: {}, optional: 'a zap of the refused leaf alone' }],
+          repeats: 'one refused removal per leaf of the range whose TRACK stays busy',
         },
       ],
     },
