@@ -53,7 +53,7 @@ export function traceArb(): fc.Arbitrary<Trace> {
       teardown: fc.boolean(),
     }).map(({ threads, teardown }) => {
       const ts = threads.map((ops, i) => ({ name: `t${i}`, ops }));
-      if (teardown) ts.push({ name: 'teardown', ops: [{ op: 'gmem_invalidate', gpa: '0x0', npages: 4096 }, { op: 'release_hkid' }, { op: 'destroy' }] });
+      if (teardown) ts.push({ name: 'teardown', ops: [{ op: 'gmem_release' }, { op: 'release_hkid' }, { op: 'destroy' }] });
       const json = {
         name: 'explored',
         vm: { vcpus, memslots: [{ id: 0, gpa: 0, npages: 4096, gmem: true }, { id: 1, gpa: '0x10000000', npages: 16, gmem: false }] },

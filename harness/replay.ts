@@ -6,7 +6,7 @@
 import { HostCrash, KernelContext, setContext, setPreemptible, type Gen, type KThread, type ObsEvent } from '../src/kernel/context.ts';
 import { Kvm } from '../src/kernel/kvm.ts';
 import { td_setup } from '../src/kernel/td_setup.ts';
-import { runThreads, newThread, type SchedEnd, type ThreadRun } from '../src/kernel/sched.ts';
+import { runThreads, newThread, type Chooser, type SchedEnd, type ThreadRun } from '../src/kernel/sched.ts';
 import { rcu_grace_period } from '../src/kernel/rcu.ts';
 import { TdxModule } from '../src/hw/tdx_module.ts';
 import type { TraceOp } from '../src/trace_types.ts';
@@ -21,6 +21,8 @@ export interface ReplayOptions {
   record?: boolean;
   /** Collects every yield point of the trace's threads as "thread:label". */
   yieldLog?: string[];
+  /** Makes the schedule up as the run goes (systematic exploration), instead of the trace's. */
+  chooser?: Chooser;
 }
 
 function* applyInjection(hw: TdxModule, op: Extract<TraceOp, { op: 'inject_busy' | 'inject_status' }>): Gen<string> {
@@ -162,14 +164,14 @@ export class ReplaySession {
   /** Runs all of `trace`'s threads, under its pinned schedule if it has one. */
   runThreads(trace: Trace, opts: ReplayOptions = {}): void {
     if (this.ended) return;
-    this.enter(trace.schedule !== undefined || opts.yieldLog !== undefined, () => {
+    this.enter(trace.schedule !== undefined || opts.yieldLog !== undefined || opts.chooser !== undefined, () => {
       if (opts.yieldLog) this.m.c.yieldLog = opts.yieldLog;
       const runs: ThreadRun[] = trace.threads.map((th, i) => {
         const t = newThread(i, th.name, null);
         this.m.threads.push(t);
         return { thread: t, gen: this.body(t, th.ops, (k) => `${th.ops[k]!.op}#${k}`), done: false, blocked: false, steps: 0 };
       });
-      this.finishRun(runThreads(this.m.c, runs, trace.schedule ?? null, trace.budget));
+      this.finishRun(runThreads(this.m.c, runs, trace.schedule ?? null, trace.budget, opts.chooser));
     });
   }
 

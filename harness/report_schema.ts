@@ -18,7 +18,7 @@ const difference = z.object({
   madeBy: z.number().int().optional(),
 }).strict();
 
-const result = z.object({
+export const checkResultSchema = z.object({
   trace: z.string(),
   step: z.number().int(),
   base: z.number().int(),
@@ -46,7 +46,7 @@ export const checkReportSchema = z.object({
   from: z.number().int(),
   to: z.number().int(),
   traces: z.array(z.string()),
-  results: z.array(result),
+  results: z.array(checkResultSchema),
   coverageCounted: z.boolean(),
   coverage: z.array(coverage),
   gaps: z.array(coverage),
@@ -54,7 +54,27 @@ export const checkReportSchema = z.object({
   exitCode: z.union([z.literal(0), z.literal(1)]),
 }).strict();
 
+export const EXHAUSTIVE_PART_SCHEMA_ID = 'tdx-difftest/exhaustive-part/v1';
+
+/** `explore --exhaustive K --shard I/N --json`: one shard's part, for `explore merge`. */
+export const exhaustivePartSchema = z.object({
+  schema: z.literal(EXHAUSTIVE_PART_SCHEMA_ID),
+  k: z.number().int().min(1),
+  alphabet: z.number().int().min(1),
+  steps: z.number().int().min(0),
+  from: z.number().int(),
+  to: z.number().int(),
+  shard: z.object({ index: z.number().int().min(0), count: z.number().int().min(1) }).strict().refine((s) => s.index < s.count, 'expected index < count'),
+  traces: z.number().int().min(0),
+  prunedPrefixes: z.number().int().min(0),
+  covered: z.number().int().min(0),
+  complete: z.boolean(),
+  states: z.number().int().min(0),
+  unexpected: z.array(z.object({ seq: z.array(z.number().int().min(0)), results: z.array(checkResultSchema) }).strict()),
+}).strict();
+
 export const SCHEMAS: Record<string, () => unknown> = {
   trace: traceJsonSchema,
   'check-report': () => z.toJSONSchema(checkReportSchema),
+  'exhaustive-part': () => z.toJSONSchema(exhaustivePartSchema),
 };

@@ -65,6 +65,7 @@ const op = z.discriminatedUnion('op', [
   z.object({ op: z.literal('populate'), gpa }).strict(),
   z.object({ op: z.literal('finalize') }).strict(),
   z.object({ op: z.literal('gmem_invalidate'), gpa, npages }).strict(),
+  z.object({ op: z.literal('gmem_release') }).strict(),
   z.object({ op: z.literal('convert_to_shared'), gpa, npages }).strict(),
   z.object({ op: z.literal('convert_to_private'), gpa, npages }).strict(),
   z.object({ op: z.literal('zap_gfn_range'), gpa, npages }).strict(),
@@ -218,6 +219,15 @@ export function traceJsonSchema(): unknown {
 }
 
 export function parseTrace(text: string, file: string): Trace {
+  return parseJsonWith(text, file, traceSchema) as Trace;
+}
+
+/**
+ * Parses `text` (of `file`) as JSON and validates it with `schema`: a syntax error with
+ * its line:column, or every problem at once (up to a few), each with its JSON path, as
+ * one line of bad input.
+ */
+export function parseJsonWith<T>(text: string, file: string, schema: z.ZodType<T>): T {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -225,15 +235,14 @@ export function parseTrace(text: string, file: string): Trace {
     // one line: where, not the raw input Node quotes in its message
     throw new InputError(`${file}: not valid JSON ${jsonErrorAt(text, (e as Error).message)}`);
   }
-  const r = traceSchema.safeParse(json);
+  const r = schema.safeParse(json);
   if (!r.success) {
-    // every problem at once (up to a few), each with its JSON path: one line of bad input
     const all = r.error.issues.map((issue) => `at ${jsonPath(issue.path as (string | number)[])}: ${issueMessage(issue, json)}`);
     const shown = all.slice(0, MAX_ISSUES_SHOWN);
     const more = all.length > shown.length ? `; and ${all.length - shown.length} more` : '';
     throw new InputError(`${file}: ${shown.join('; ')}${more}`);
   }
-  return r.data as Trace;
+  return r.data;
 }
 
 /**
@@ -252,22 +261,25 @@ export function traceFileJson(t: Trace): string {
 }
 
 export function loadTrace(file: string): Trace {
-  let text: string;
+  return parseTrace(readInputFile(file, 'trace file', TRACE_LIMITS.fileBytes), file);
+}
+
+/** The text of an input file (`what` names it in errors), refusing what is not a regular file or is over `maxBytes`. */
+export function readInputFile(file: string, what: string, maxBytes: number): string {
   let st;
   try {
     st = statSync(file);
   } catch {
-    throw new InputError(`${file}: no such trace file`);
+    throw new InputError(`${file}: no such ${what}`);
   }
   // never read a device, a FIFO or a huge file: it would not end, or not soon
   if (!st.isFile()) throw new InputError(`${file}: not a regular file`);
-  if (st.size > TRACE_LIMITS.fileBytes) throw new InputError(`${file}: ${st.size} bytes, more than a trace may have (${TRACE_LIMITS.fileBytes})`);
+  if (st.size > maxBytes) throw new InputError(`${file}: ${st.size} bytes, more than a ${what} may have (${maxBytes})`);
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (e) {
     throw new InputError(`${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  return parseTrace(text, file);
 }
 
 /** The built-in corpus, sorted by name. */

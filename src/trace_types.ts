@@ -12,6 +12,7 @@ export type TraceOp =
   | { op: 'populate'; gpa: number }
   | { op: 'finalize' }
   | { op: 'gmem_invalidate'; gpa: number; npages: number }
+  | { op: 'gmem_release' }
   | { op: 'convert_to_shared'; gpa: number; npages: number }
   | { op: 'convert_to_private'; gpa: number; npages: number }
   | { op: 'zap_gfn_range'; gpa: number; npages: number }

@@ -4,10 +4,15 @@ import type { Command } from 'commander';
 import { InputError } from './errors.ts';
 import type { CliContext } from './commands.ts';
 import { exploreInterleavings, exploreRandom, type Counterexample } from '../../harness/explore.ts';
-import { resolveTrace, traceFileJson } from '../../harness/trace.ts';
+import { parseJsonWith, readInputFile, resolveTrace, traceFileJson } from '../../harness/trace.ts';
 import { formatDifference } from '../../harness/report.ts';
 import { progress } from './harness_commands.ts';
-import { ALPHABET, exploreExhaustive } from '../../harness/exhaustive.ts';
+import { mergeExhaustive, type ExhaustivePart, type ExhaustiveReport } from '../../harness/exhaustive.ts';
+import { exhaustivePartOnWorkers } from '../../harness/exhaustive_pool.ts';
+import { exhaustivePartSchema } from '../../harness/report_schema.ts';
+import { concurrentTraces, DEFAULT_MAX_SCHEDULES, DEFAULT_PREEMPTIONS, exploreInterleavingSets } from '../../harness/interleavings.ts';
+
+const MAX_PREEMPTIONS = 4;
 
 /** The environment variable a CI burn-in sets the run count with. */
 export const RUNS_ENV = 'TDX_DIFFTEST_EXPLORE_RUNS';
@@ -20,8 +25,21 @@ function parseCount(raw: string, what: string): number {
 
 /** Longer sequences run for hours even pruned (K = 5 and 6: see the README). */
 const MAX_EXHAUSTIVE_K = 6;
+const MAX_WORKERS = 64;
+const MAX_SHARDS = 1000;
 
-function exhaustiveCommand(ctx: CliContext, raw: string, opts: { from?: string; to?: string; out?: string }): void {
+interface ExhaustiveOpts { from?: string; to?: string; out?: string; workers?: string; shard?: string; json?: boolean; timeBudget?: string }
+
+/** "I/N" (1-based, as CI matrices number their jobs) → 0-based index and count. */
+function parseShard(raw: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(raw);
+  if (!m) throw new InputError(`--shard must be I/N (this machine's share, 1 to N), got "${raw}"`);
+  const [i, n] = [Number(m[1]), Number(m[2])];
+  if (n < 1 || n > MAX_SHARDS || i < 1 || i > n) throw new InputError(`--shard ${raw}: I must be from 1 to N, N from 1 to ${MAX_SHARDS}`);
+  return { index: i - 1, count: n };
+}
+
+async function exhaustiveCommand(ctx: CliContext, raw: string, opts: ExhaustiveOpts): Promise<void> {
   const k = parseCount(raw, '--exhaustive');
   if (k < 1 || k > MAX_EXHAUSTIVE_K) throw new InputError(`--exhaustive must be from 1 to ${MAX_EXHAUSTIVE_K}, got ${k}`);
   const step = (r: string, what: string): number => {
@@ -30,42 +48,132 @@ function exhaustiveCommand(ctx: CliContext, raw: string, opts: { from?: string; 
     return n;
   };
   const range = { ...(opts.from !== undefined ? { from: step(opts.from, '--from') } : {}), ...(opts.to !== undefined ? { to: step(opts.to, '--to') } : {}) };
+  const workers = opts.workers !== undefined ? parseCount(opts.workers, '--workers') : 1;
+  if (workers < 1 || workers > MAX_WORKERS) throw new InputError(`--workers must be from 1 to ${MAX_WORKERS}, got ${workers}`);
+  const shard = opts.shard !== undefined ? parseShard(opts.shard) : { index: 0, count: 1 };
+  const budget = opts.timeBudget !== undefined ? parseCount(opts.timeBudget, '--time-budget') : undefined;
   const bar = progress('explore', 'sequences');
-  const r = exploreExhaustive(ctx.steps, { k, ...range, onTrace: (done, total) => bar.tick(done, total) });
+  const part = await exhaustivePartOnWorkers(ctx.steps, {
+    k, ...range, shard,
+    ...(budget !== undefined ? { deadline: Date.now() + budget * 1000 } : {}),
+    onProgress: (done, total) => bar.tick(done, total),
+  }, ctx.realFolders ? workers : 1);
   bar.end();
-  ctx.out(`explore --exhaustive ${k}: ${r.sequences} sequences of up to ${k} of ${r.alphabet} operations, each over ${r.steps} step pair${r.steps === 1 ? '' : 's'}\n`);
-  ctx.out(`  ${r.traces} traces replayed and checked, ${r.states} distinct states before the last operation, ${r.prunedPrefixes} prefixes not extended (state seen before, or every run ended): ${(r.sequences / r.traces).toFixed(1)}x fewer traces\n`);
+  if (opts.json) {
+    // a shard's part, for `explore merge`
+    ctx.out(JSON.stringify(part) + '\n');
+    return;
+  }
+  if (shard.count > 1) ctx.out(`shard ${shard.index + 1}/${shard.count} only: merge every shard's --json output with \`explore merge\`\n`);
+  renderExhaustive(ctx, mergeExhaustive([part]), opts.out);
+}
+
+/** The text of an exhaustive run's report: the same for a run on one machine and for merged shards. */
+function renderExhaustive(ctx: CliContext, r: ExhaustiveReport, out: string | undefined): void {
+  ctx.out(`explore --exhaustive ${r.k}: ${r.sequences} sequences of up to ${r.k} of ${r.alphabet} operations, each over ${r.steps} step pair${r.steps === 1 ? '' : 's'}\n`);
+  ctx.out(`  ${r.traces} traces replayed and checked, ${r.states} distinct states before the last operation, ${r.prunedPrefixes} prefixes not extended (state seen before, or every run ended): ${(r.sequences / Math.max(1, r.traces)).toFixed(1)}x fewer traces\n`);
+  if (!r.complete) ctx.out(`  INCOMPLETE: stopped by the time budget; ${r.covered} of ${r.sequences} sequences covered\n`);
   if (r.unexpected.length === 0) {
-    ctx.out('no unexpected difference\n');
+    ctx.out(r.complete ? 'no unexpected difference\n' : 'no unexpected difference in what was covered\n');
     return;
   }
   ctx.out(`${r.unexpected.length} trace${r.unexpected.length === 1 ? '' : 's'} with an unexpected difference; the shortest:\n`);
   for (const u of r.unexpected.slice(0, 10)) ctx.out(`  ${u.trace.name}: step${u.results.length === 1 ? '' : 's'} ${u.results.map((x) => x.step).join(', ')}\n`);
   const first = r.unexpected[0]!.trace;
   const json = traceFileJson(first);
+  if (out) {
+    writeFileSync(out, json);
+    ctx.out(`trace ${first.name} written to ${out}; check it with: tdx-difftest check ${out}\n`);
+  } else ctx.out(json);
+  ctx.setExit(1);
+}
+
+/** `explore merge PART…`: the shards' parts of one exhaustive run, as the report of the whole run. */
+function mergeCommand(ctx: CliContext, files: string[], opts: { out?: string }): void {
+  const parts = files.map((f) => parseJsonWith(readInputFile(f, 'shard output', 256 * 1024 * 1024), f, exhaustivePartSchema) as ExhaustivePart);
+  let report: ExhaustiveReport;
+  try {
+    report = mergeExhaustive(parts);
+  } catch (e) {
+    throw new InputError((e as Error).message);
+  }
+  if (report.missingShards.length > 0) throw new InputError(`shard${report.missingShards.length === 1 ? '' : 's'} ${report.missingShards.join(', ')} of ${parts[0]!.shard.count} missing: give every shard's output`);
+  renderExhaustive(ctx, report, opts.out);
+}
+
+/** `explore --interleavings [TRACE…]`: bounded schedules of each trace, outcome sets compared across steps. */
+function interleavingsCommand(ctx: CliContext, traceArgs: string[], opts: { from?: string; to?: string; out?: string; preemptions?: string; reduction?: boolean }): void {
+  const bound = opts.preemptions !== undefined ? parseCount(opts.preemptions, '--preemptions') : DEFAULT_PREEMPTIONS;
+  if (bound > MAX_PREEMPTIONS) throw new InputError(`--preemptions must be from 0 to ${MAX_PREEMPTIONS}, got ${bound}`);
+  const step = (r: string, what: string): number => {
+    const n = parseCount(r, what);
+    if (n >= ctx.steps.length) throw new InputError(`${what} ${n} is not a step (steps are 0 to ${ctx.steps.length - 1})`);
+    return n;
+  };
+  const range = { ...(opts.from !== undefined ? { from: step(opts.from, '--from') } : {}), ...(opts.to !== undefined ? { to: step(opts.to, '--to') } : {}) };
+  const traces = traceArgs.length > 0 ? traceArgs.map(resolveTrace) : concurrentTraces();
+  const single = traces.filter((t) => t.threads.length < 2).map((t) => t.name);
+  if (single.length > 0) throw new InputError(`${single.join(', ')}: one thread only, nothing to interleave`);
+  const bar = progress('explore', 'schedules');
+  let done = 0;
+  const r = exploreInterleavingSets(traces, ctx.steps, { bound, ...range, reduce: opts.reduction !== false, onSchedule: () => bar.tick(++done, done) });
+  bar.end();
+  const steps = r.traces[0]?.steps.map((s) => s.step) ?? [];
+  const schedules = r.traces.reduce((a, t) => a + t.steps.reduce((b, s) => b + s.schedules, 0), 0);
+  ctx.out(`explore --interleavings: ${r.traces.length} trace${r.traces.length === 1 ? '' : 's'}, every schedule with at most ${bound} deviation${bound === 1 ? '' : 's'} from the scheduler's own choice, on steps ${steps.map((n) => String(n).padStart(2, '0')).join(' ')}\n`);
+  ctx.out(`  ${schedules} schedules in all${opts.reduction === false ? '' : ' (SPTE reads under the write-held mmu_lock are no switch points where no lockless writer runs)'}\n`);
+  ctx.out('outcomes per step:\n');
+  const width = Math.max(...r.traces.map((t) => t.name.length));
+  for (const t of r.traces) ctx.out(`  ${t.name.padEnd(width)} ${t.steps.map((s) => String(s.outcomes.length).padStart(2) + (s.complete ? '' : '+')).join(' ')}\n`);
+  if (!r.complete) ctx.out(`  INCOMPLETE: "+" marks a step that reached the schedule limit (${DEFAULT_MAX_SCHEDULES}); lower --preemptions\n`);
+  if (r.findings.length === 0 && r.races.length === 0) {
+    ctx.out('no outcome appears or disappears that the intents do not explain; no race within a step\n');
+    return;
+  }
+  for (const f of r.findings.slice(0, 10)) {
+    ctx.out(`X ${f.trace}, step ${String(f.step).padStart(2, '0')} vs ${String(f.base).padStart(2, '0')}: an outcome ${f.change} that the intents do not explain (reached on step ${f.at} by the schedule of ${f.pinned.name})\n`);
+    for (const d of (f.closest?.differences ?? []).filter((x) => x.intents.length === 0).slice(0, 6)) ctx.out(`    ${formatDifference(d)}\n`);
+  }
+  for (const x of r.races.slice(0, 10)) ctx.out(`X ${x.trace}, step ${String(x.step).padStart(2, '0')}: race within the step (${x.what}); schedule in ${x.pinned.name}\n`);
+  const first = r.findings[0]?.pinned ?? r.races[0]!.pinned;
+  const json = traceFileJson(first);
   if (opts.out) {
     writeFileSync(opts.out, json);
-    ctx.out(`trace ${first.name} written to ${opts.out}; check it with: tdx-difftest check ${opts.out}\n`);
+    ctx.out(`trace ${first.name} written to ${opts.out}; replay it with: tdx-difftest replay ${opts.out} --step N\n`);
   } else ctx.out(json);
   ctx.setExit(1);
 }
 
 export function registerExploreCommand(program: Command, ctx: CliContext): void {
-  program
+  const explore = program
     .command('explore')
     .description('random traces (seeded, shrunk to a minimal counterexample) checked against the intents, or random schedules of one trace checked for races')
     .option('--seed <n>', 'random seed (printed; default: derived from the time)')
     .option('--runs <n>', `how many traces or schedules to try (default: $${RUNS_ENV}, else 100)`)
     .option('--interleave <trace>', 'explore pinned schedules of this trace instead of random traces')
     .option('--exhaustive <k>', 'every trace of up to K operations over the documented alphabet, instead of random traces')
+    .argument('[traces...]', 'with --interleavings: the traces (default: the built-in concurrent traces)')
+    .option('--interleavings', 'every schedule of each trace with at most --preemptions deviations, outcome sets compared across steps')
+    .option('--preemptions <p>', `with --interleavings: deviations from the scheduler's own choice (default ${DEFAULT_PREEMPTIONS})`)
+    .option('--no-reduction', 'with --interleavings: every yield point is a switch point (to audit the reduction)')
     .option('--from <n>', 'first step to check')
     .option('--to <n>', 'last step to check')
     .option('--out <file>', 'write the counterexample trace here')
-    .action((opts: { seed?: string; runs?: string; interleave?: string; exhaustive?: string; from?: string; to?: string; out?: string }) => {
-      if (opts.exhaustive !== undefined) {
-        exhaustiveCommand(ctx, opts.exhaustive, opts);
+    .option('--workers <n>', 'with --exhaustive: worker threads (default 1: this thread)')
+    .option('--shard <i/n>', 'with --exhaustive: this machine\'s share of a run split across N machines (merge the --json outputs with `explore merge`)')
+    .option('--json', 'with --exhaustive: print this shard\'s part as JSON (schema exhaustive-part), for `explore merge`')
+    .option('--time-budget <seconds>', 'with --exhaustive: stop starting new work after this long and report what was covered')
+    .action(async (traceArgs: string[], opts: { seed?: string; runs?: string; interleave?: string; exhaustive?: string; from?: string; to?: string; out?: string; interleavings?: boolean; preemptions?: string; reduction?: boolean } & ExhaustiveOpts) => {
+      if (opts.interleavings) {
+        interleavingsCommand(ctx, traceArgs, opts);
         return;
       }
+      if (traceArgs.length > 0) throw new InputError(`traces (${traceArgs.join(', ')}) go with --interleavings`);
+      if (opts.exhaustive !== undefined) {
+        await exhaustiveCommand(ctx, opts.exhaustive, opts);
+        return;
+      }
+      for (const o of ['workers', 'shard', 'json', 'timeBudget'] as const) if (opts[o] !== undefined) throw new InputError(`--${o === 'timeBudget' ? 'time-budget' : o} goes with --exhaustive`);
       const seed = opts.seed !== undefined ? parseCount(opts.seed, '--seed') : Date.now() % 2 ** 31;
       // a long CI burn-in sets the count in its environment, not on every command line
       const runs = opts.runs !== undefined ? parseCount(opts.runs, '--runs') : process.env[RUNS_ENV] !== undefined ? parseCount(process.env[RUNS_ENV]!, RUNS_ENV) : 100;
@@ -117,4 +225,10 @@ export function registerExploreCommand(program: Command, ctx: CliContext): void 
       }
       ctx.setExit(1);
     });
+  explore
+    .command('merge')
+    .description('the --json outputs of every shard of one `explore --exhaustive --shard` run, as the report of the whole run')
+    .argument('<part...>', 'each shard\'s output file')
+    .option('--out <file>', 'write the shortest counterexample trace here')
+    .action((files: string[], opts: { out?: string }) => mergeCommand(ctx, files, opts));
 }

@@ -2,6 +2,7 @@
 import { ctx, type Gen } from './context.ts';
 import { Mutex, RwLock } from './lock.ts';
 import { alloc_page, frame_of } from './page_alloc.ts';
+import { EFAULT } from './mmu_internal.ts';
 import type { KvmMmuPage } from './mmu_page.ts';
 import type { StepKernel } from './step_kernel.ts';
 
@@ -80,6 +81,8 @@ export class Kvm {
   readonly memslots: KvmMemorySlot[] = [];
   /** guest_memfd: gfn → pfn, allocated on first use. */
   readonly gmem_pfns = new Map<number, number>();
+  /** The VMM closed the guest_memfd (kvm_gmem_release): the slots' gmem.file is NULL. */
+  gmem_released = false;
   /** Host (shared) memory behind the shared GPA alias: gfn → pfn. */
   readonly host_pfns = new Map<number, number>();
   /**
@@ -195,9 +198,10 @@ export function gfn_to_memslot(kvm: Kvm, gfn: number): KvmMemorySlot | null {
 
 /**
  * kvm_gmem_get_pfn(): guest_memfd's folio for a gfn, allocated (zeroed) on first use and
- * again after a hole punch freed it.
+ * again after a hole punch freed it; -EFAULT once the file is closed.
  */
 export function kvm_gmem_get_pfn(kvm: Kvm, gfn: number): number {
+  if (kvm.gmem_released) return -EFAULT; // kvm_gmem_get_file() finds no file
   let pfn = kvm.gmem_pfns.get(gfn);
   if (pfn === undefined) {
     pfn = alloc_page('gmem');

@@ -117,7 +117,12 @@ function kvm_mmu_faultin_pfn(kvm: Kvm, fault: KvmPageFault): number {
       kvm_mmu_prepare_memory_fault_exit(fault);
       return -EFAULT;
     }
-    fault.pfn = kvm_gmem_get_pfn(kvm, fault.gfn);
+    const pfn = kvm_gmem_get_pfn(kvm, fault.gfn);
+    if (pfn < 0) {
+      kvm_mmu_prepare_memory_fault_exit(fault);
+      return pfn;
+    }
+    fault.pfn = pfn;
   } else {
     fault.pfn = host_gfn_to_pfn(kvm, fault.gfn);
   }

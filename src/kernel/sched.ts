@@ -19,7 +19,17 @@ export type SchedEnd =
   | { end: 'model-error'; thread: string; message: string };
 
 /** Yield points where a kernel thread gives up the CPU of its own accord (a retry loop). */
-const VOLUNTARY = new Set(['cond_resched', 'cpu_relax', 'resched']);
+export const VOLUNTARY: ReadonlySet<unknown> = new Set(['cond_resched', 'cpu_relax', 'resched']);
+
+/**
+ * A schedule made up as the run goes (systematic exploration): at every point where a
+ * pinned schedule would be read, it names the thread (an index into the runs) that goes
+ * on, given the runs and who ran last with what it yielded (null at the start), or
+ * DEADLOCKED when every thread left waits and re-checking did not help. The choices it
+ * made, as a pinned schedule, replay the same run.
+ */
+export type Chooser = (runs: readonly ThreadRun[], last: ThreadRun | null, yielded: unknown) => number;
+export const DEADLOCKED = -1;
 
 export function newThread(id: number, name: string, vcpu: number | null): KThread {
   return { id, name, vcpu, readLocks: new Set(), writeLocks: new Set(), rcuDepth: 0, inOp: false, opLabel: null };
@@ -29,16 +39,28 @@ export function newThread(id: number, name: string, vcpu: number | null): KThrea
  * Runs every thread to completion. `budget` bounds the yield points one thread may
  * pass: a retry loop that exceeds it is a livelock, reported, never a hang.
  */
-export function runThreads(c: KernelContext, runs: ThreadRun[], schedule: readonly number[] | null, budget: number): SchedEnd {
+export function runThreads(c: KernelContext, runs: ThreadRun[], schedule: readonly number[] | null, budget: number, chooser?: Chooser): SchedEnd {
   let si = 0;
   let cur: ThreadRun | null = null;
+  let yielded: unknown = null;
   let blockedRounds = 0;
   /** After a voluntary yield: the other in-operation threads, in turn, to re-check what they wait for. */
   let recheck: ThreadRun[] = [];
   for (;;) {
     let t: ThreadRun | undefined;
     while (recheck.length > 0 && recheck[0]!.done) recheck.shift();
-    if (recheck.length > 0) {
+    if (chooser) {
+      if (runs.every((r) => r.done)) return { end: 'completed' };
+      const pick = chooser(runs, cur, yielded);
+      if (pick === DEADLOCKED) {
+        const names = runs.filter((r) => !r.done).map((r) => r.thread.name);
+        c.record({ kind: 'deadlock', threads: names });
+        return { end: 'deadlock', threads: names };
+      }
+      t = runs[pick]!;
+      t.blocked = false; // it re-checks what it waits for
+      cur = t;
+    } else if (recheck.length > 0) {
       t = recheck.shift()!;
       t.blocked = false;
       cur = t;
@@ -85,12 +107,13 @@ export function runThreads(c: KernelContext, runs: ThreadRun[], schedule: readon
       continue;
     }
     t.blocked = r.value === BLOCKED;
+    yielded = r.value;
     if (c.yieldLog) c.yieldLog.push(`${t.thread.id}:${t.blocked ? 'BLOCKED' : String(r.value)}`);
     // a thread spinning in a retry loop must not starve one that a pinned schedule left
     // in the middle of an operation (holding an entry FROZEN, say): the others in an
     // operation get a turn, in order after it, each re-checking what it waits for (the
     // lock or grace period may be free by now); the first that can go on runs
-    if (!(schedule && si < schedule.length) && typeof r.value === 'string' && VOLUNTARY.has(r.value)) {
+    if (!chooser && !(schedule && si < schedule.length) && typeof r.value === 'string' && VOLUNTARY.has(r.value)) {
       const at = runs.indexOf(t);
       recheck = [...runs.slice(at + 1), ...runs.slice(0, at)].filter((x) => !x.done && x.thread.inOp);
     } else if (recheck.length > 0 && !t.blocked) {

@@ -21,7 +21,7 @@ import {
   kvm_delete_memslot_ioctl, kvm_ioctl, kvm_mmu_notifier_clear_young, kvm_mmu_notifier_invalidate_range_end,
   kvm_mmu_notifier_invalidate_range_start, kvm_vm_set_mem_attributes, srcu_read_lock, srcu_read_unlock,
 } from './kvm_main.ts';
-import { kvm_gmem_punch_hole } from './guest_memfd.ts';
+import { kvm_gmem_punch_hole, kvm_gmem_release } from './guest_memfd.ts';
 import { kvm_arch_pre_destroy_vm, kvm_destroy_vm, vcpu_enter_guest_prepare } from './x86.ts';
 import { tdp_mmu, tdx, type StepKernel } from './step_kernel.ts';
 
@@ -131,6 +131,8 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
       const gfn = gpa_to_natural_gfn(kvm, op.gpa);
       return errno_name(yield* kvm_gmem_punch_hole(kvm, gfn, gfn + op.npages));
     }
+    case 'gmem_release':
+      return errno_name(yield* kvm_gmem_release(kvm));
     case 'convert_to_shared':
     case 'convert_to_private': {
       const gfn = gpa_to_natural_gfn(kvm, op.gpa);

@@ -35,6 +35,6 @@ describe('published JSON Schemas', () => {
   it('an unknown schema name is bad input', async () => {
     const r = await runMain(['schema', 'nope']);
     expect(r.code).toBe(2);
-    expect(r.err).toBe('tdx-difftest: schema: "nope" is not one of trace, check-report\n');
+    expect(r.err).toBe('tdx-difftest: schema: "nope" is not one of trace, check-report, exhaustive-part\n');
   });
 });
