@@ -196,8 +196,11 @@ export class LevelExpander {
   }
 }
 
-/** Runs one level's expansion somewhere (in process, or spread over workers). */
-export type LevelRunner = (prefixes: readonly number[][], d: number, check: readonly boolean[]) => Promise<ChildRecord[][]>;
+/**
+ * Runs one level's expansion somewhere (in process, or spread over workers). A prefix
+ * left undefined was not expanded: the time budget ran out.
+ */
+export type LevelRunner = (prefixes: readonly number[][], d: number, check: readonly boolean[]) => Promise<(ChildRecord[] | undefined)[]>;
 
 export interface ExhaustiveOptions {
   k: number;
@@ -206,7 +209,7 @@ export interface ExhaustiveOptions {
   alphabet?: readonly Record<string, unknown>[];
   /** This part of a run split across machines (default: the whole run, 0 of 1). */
   shard?: { index: number; count: number };
-  /** Stop starting new levels' work after this time (ms since the epoch): the part is then incomplete. */
+  /** Stop expanding prefixes after this time (ms since the epoch): the part is then incomplete. */
   deadline?: number;
   /** Progress: sequences covered so far, of the whole run. */
   onProgress?: (covered: number, total: number) => void;
@@ -244,6 +247,10 @@ export async function exhaustiveRun(opts: ExhaustiveOptions, runLevel: LevelRunn
     const records = await runLevel(frontier, d, mine);
     const next: number[][] = [];
     records.forEach((children, pi) => {
+      if (children === undefined) {
+        part.complete = false;
+        return;
+      }
       children.forEach((rec, a) => {
         const seq = [...frontier[pi]!, a];
         if (mine[pi]) {
@@ -263,7 +270,8 @@ export async function exhaustiveRun(opts: ExhaustiveOptions, runLevel: LevelRunn
       });
     });
     opts.onProgress?.(part.covered, total);
-    frontier = next;
+    // a level cut short by the time budget leaves the next one unknown
+    frontier = part.complete ? next : [];
   }
   part.states = seen.size;
   return part;
@@ -311,7 +319,7 @@ export function mergeExhaustive(parts: readonly ExhaustivePart[], alphabet: read
 export function exhaustivePart(steps: readonly StepModel[], opts: ExhaustiveOptions): Promise<ExhaustivePart> {
   const x = new LevelExpander(steps, opts.k, opts, opts.alphabet);
   const pairs = x.stepPairs;
-  return exhaustiveRun(opts, async (prefixes, d, check) => x.expand(prefixes, d, check), {
+  return exhaustiveRun(opts, async (prefixes, d, check) => prefixes.map((p, i) => (opts.deadline !== undefined && Date.now() > opts.deadline ? undefined : x.expand([p], d, [check[i]!])[0])), {
     from: pairs[0]?.step.manifest.step ?? 0, to: pairs.at(-1)?.step.manifest.step ?? 0, steps: pairs.length,
   });
 }

@@ -31,15 +31,16 @@ export async function exhaustivePartOnWorkers(steps: readonly StepModel[], opts:
     return await exhaustiveRun(
       opts,
       async (prefixes, d, check) => {
-        if (!pool) return local.expand(prefixes, d, check);
+        const late = (): boolean => opts.deadline !== undefined && Date.now() > opts.deadline;
+        if (!pool) return prefixes.map((p, i) => (late() ? undefined : local.expand([p], d, [check[i]!])[0]));
         // workers take chunks, two at a time each so that one is queued while the other
         // runs (this thread hands them out only between its own prefixes); this thread
         // takes one prefix at a time
         const size = Math.max(1, Math.ceil(prefixes.length / (workers * CHUNKS_PER_THREAD)));
-        const out: ChildRecord[][] = new Array(prefixes.length);
+        const out: (ChildRecord[] | undefined)[] = new Array(prefixes.length);
         let next = 0;
         const take = (n: number): [number, number] | null => {
-          if (next >= prefixes.length) return null;
+          if (next >= prefixes.length || late()) return null;
           const at = next;
           next = Math.min(prefixes.length, next + n);
           return [at, next];

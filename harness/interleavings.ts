@@ -233,10 +233,10 @@ function failureKeys(obs: Observation): Set<string> {
   return out;
 }
 
-function pinnedTrace(trace: Trace, step: number, what: string, schedule: number[]): Trace {
+function pinnedTrace(trace: Trace, step: number, what: string, outcome: number, schedule: number[]): Trace {
   return {
     ...trace,
-    name: `${trace.name}-${what}-s${String(step).padStart(2, '0')}`,
+    name: `${trace.name}-${what}-s${String(step).padStart(2, '0')}-o${outcome}`,
     description: `${trace.description} The schedule that reaches it on step ${step} (explore --interleavings).`.trim(),
     schedule,
   };
@@ -288,7 +288,7 @@ export function exploreInterleavingSets(
       const known = failureKeys(replay(unpinned as Trace, s));
       for (const o of so.outcomes) {
         const fresh = [...failureKeys(o.obs)].filter((k) => !known.has(k));
-        if (fresh.length > 0) report.races.push({ trace: trace.name, step: s.manifest.step, what: fresh.join('; '), pinned: pinnedTrace(trace, s.manifest.step, 'race', o.schedule) });
+        if (fresh.length > 0) report.races.push({ trace: trace.name, step: s.manifest.step, what: fresh.join('; '), pinned: pinnedTrace(trace, s.manifest.step, 'race', so.outcomes.indexOf(o), o.schedule) });
       }
     }
     report.traces.push({ name: trace.name, threads: trace.threads.length, steps: needed.map((s) => per.get(s.manifest.step)!) });
@@ -297,10 +297,10 @@ export function exploreInterleavingSets(
       const A = per.get(b)!.outcomes;
       const B = per.get(n)!.outcomes;
       for (const { o, closest } of unexplained(steps, trace.name, b, n, B, A, true)) {
-        report.findings.push({ trace: trace.name, change: 'appears', base: b, step: n, at: n, pinned: pinnedTrace(trace, n, 'appears', o.schedule), closest });
+        report.findings.push({ trace: trace.name, change: 'appears', base: b, step: n, at: n, pinned: pinnedTrace(trace, n, 'appears', B.indexOf(o), o.schedule), closest });
       }
       for (const { o, closest } of unexplained(steps, trace.name, b, n, A, B, false)) {
-        report.findings.push({ trace: trace.name, change: 'disappears', base: b, step: n, at: b, pinned: pinnedTrace(trace, b, 'disappears', o.schedule), closest });
+        report.findings.push({ trace: trace.name, change: 'disappears', base: b, step: n, at: b, pinned: pinnedTrace(trace, b, 'disappears', A.indexOf(o), o.schedule), closest });
       }
     }
   }

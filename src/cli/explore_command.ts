@@ -10,7 +10,7 @@ import { progress } from './harness_commands.ts';
 import { mergeExhaustive, type ExhaustivePart, type ExhaustiveReport } from '../../harness/exhaustive.ts';
 import { exhaustivePartOnWorkers } from '../../harness/exhaustive_pool.ts';
 import { exhaustivePartSchema } from '../../harness/report_schema.ts';
-import { concurrentTraces, DEFAULT_MAX_SCHEDULES, DEFAULT_PREEMPTIONS, exploreInterleavingSets } from '../../harness/interleavings.ts';
+import { concurrentTraces, DEFAULT_MAX_SCHEDULES, DEFAULT_PREEMPTIONS, exploreInterleavingSets, type StepOutcomes } from '../../harness/interleavings.ts';
 
 const MAX_PREEMPTIONS = 4;
 
@@ -101,6 +101,19 @@ function mergeCommand(ctx: CliContext, files: string[], opts: { out?: string }):
   renderExhaustive(ctx, report, opts.out);
 }
 
+/** "38 (379) on steps 00-15", or one group per run of steps with the same counts. */
+function outcomeRuns(steps: readonly StepOutcomes[]): string {
+  const groups: { from: number; to: number; text: string }[] = [];
+  for (const s of steps) {
+    const text = `${s.outcomes.length}${s.complete ? '' : '+'} (${s.schedules})`;
+    const last = groups.at(-1);
+    if (last && last.text === text) last.to = s.step;
+    else groups.push({ from: s.step, to: s.step, text });
+  }
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return groups.map((g) => `${g.text} on step${g.from === g.to ? ` ${pad(g.from)}` : `s ${pad(g.from)}-${pad(g.to)}`}`).join(', ');
+}
+
 /** `explore --interleavings [TRACE…]`: bounded schedules of each trace, outcome sets compared across steps. */
 function interleavingsCommand(ctx: CliContext, traceArgs: string[], opts: { from?: string; to?: string; out?: string; preemptions?: string; reduction?: boolean }): void {
   const bound = opts.preemptions !== undefined ? parseCount(opts.preemptions, '--preemptions') : DEFAULT_PREEMPTIONS;
@@ -122,10 +135,10 @@ function interleavingsCommand(ctx: CliContext, traceArgs: string[], opts: { from
   const schedules = r.traces.reduce((a, t) => a + t.steps.reduce((b, s) => b + s.schedules, 0), 0);
   ctx.out(`explore --interleavings: ${r.traces.length} trace${r.traces.length === 1 ? '' : 's'}, every schedule with at most ${bound} deviation${bound === 1 ? '' : 's'} from the scheduler's own choice, on steps ${steps.map((n) => String(n).padStart(2, '0')).join(' ')}\n`);
   ctx.out(`  ${schedules} schedules in all${opts.reduction === false ? '' : ' (SPTE reads under the write-held mmu_lock are no switch points where no lockless writer runs)'}\n`);
-  ctx.out('outcomes per step:\n');
-  const width = Math.max(...r.traces.map((t) => t.name.length));
-  for (const t of r.traces) ctx.out(`  ${t.name.padEnd(width)} ${t.steps.map((s) => String(s.outcomes.length).padStart(2) + (s.complete ? '' : '+')).join(' ')}\n`);
+  ctx.out('distinct outcomes (schedules) per trace, by step:\n');
+  for (const t of r.traces) ctx.out(`  ${t.name}: ${outcomeRuns(t.steps)}\n`);
   if (!r.complete) ctx.out(`  INCOMPLETE: "+" marks a step that reached the schedule limit (${DEFAULT_MAX_SCHEDULES}); lower --preemptions\n`);
+  ctx.out(`(the outcomes of neighbouring steps compared as sets, each difference explained by the intents or reported)\n`);
   if (r.findings.length === 0 && r.races.length === 0) {
     ctx.out('no outcome appears or disappears that the intents do not explain; no race within a step\n');
     return;

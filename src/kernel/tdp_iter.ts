@@ -16,21 +16,33 @@ export function sptep_of(pt_pfn: number, index: number): Sptep {
   return pt_pfn * SPTE_ENT_PER_PAGE + index;
 }
 
-function slot(sptep: Sptep): { data: BigUint64Array; i: number } {
+function table_of(sptep: Sptep): BigUint64Array {
   const pfn = Math.floor(sptep / SPTE_ENT_PER_PAGE);
   const data = frame_of(pfn).data;
   if (!data) throw new Error(`page ${pfn} is not a page table`);
-  return { data, i: sptep % SPTE_ENT_PER_PAGE };
+  return data;
+}
+
+function slot(sptep: Sptep): { data: BigUint64Array; i: number } {
+  return { data: table_of(sptep), i: sptep % SPTE_ENT_PER_PAGE };
 }
 
 /** Raw read without a yield point, for observers (invariants, final state). */
 export function peek_spte(sptep: Sptep): bigint {
-  const s = slot(sptep);
-  return s.data[s.i]!;
+  return table_of(sptep)[sptep % SPTE_ENT_PER_PAGE]!;
 }
 
 export function* kvm_tdp_mmu_read_spte(sptep: Sptep): Gen<bigint> {
   if (preemptible) yield 'read';
+  return peek_spte(sptep);
+}
+
+/**
+ * The iterator's read: a yield point when a schedule can switch threads there; otherwise
+ * the same read without the cost of a generator (the iterator reads every entry it walks).
+ */
+function* iter_read(sptep: Sptep): Gen<bigint> {
+  yield 'read';
   return peek_spte(sptep);
 }
 
@@ -108,7 +120,7 @@ export class TdpIter {
 
 function* tdp_iter_refresh_sptep(iter: TdpIter): Gen {
   iter.sptep = sptep_of(iter.pt_path[iter.level - 1]!, SPTE_INDEX(iter.gfn + iter.gfn_bits, iter.level));
-  iter.old_spte = yield* kvm_tdp_mmu_read_spte(iter.sptep);
+  iter.old_spte = preemptible ? yield* iter_read(iter.sptep) : peek_spte(iter.sptep);
 }
 
 export function* tdp_iter_restart(iter: TdpIter): Gen {
@@ -138,7 +150,7 @@ export function* tdp_iter_start(iter: TdpIter, root: KvmMmuPage, min_level: numb
 function* try_step_down(iter: TdpIter): Gen<boolean> {
   if (iter.level === iter.min_level) return false;
   // reread before stepping down: the entry may have been unlinked meanwhile
-  iter.old_spte = yield* kvm_tdp_mmu_read_spte(iter.sptep);
+  iter.old_spte = preemptible ? yield* iter_read(iter.sptep) : peek_spte(iter.sptep);
   const child_pt = spte_to_child_pt(iter.old_spte, iter.level);
   if (child_pt === null) return false;
   iter.level--;
@@ -153,7 +165,7 @@ function* try_step_side(iter: TdpIter): Gen<boolean> {
   iter.gfn += KVM_PAGES_PER_HPAGE(iter.level);
   iter.next_last_level_gfn = iter.gfn;
   iter.sptep++;
-  iter.old_spte = yield* kvm_tdp_mmu_read_spte(iter.sptep);
+  iter.old_spte = preemptible ? yield* iter_read(iter.sptep) : peek_spte(iter.sptep);
   return true;
 }
 

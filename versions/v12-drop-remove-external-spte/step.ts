@@ -48,7 +48,7 @@ export const manifest: StepManifest = {
         {
           // a write-lock zap whose removal TDX gives up on (TRACK stays busy), from any
           // operation that zaps private leaves under the write lock
-          op: ['gmem_invalidate', 'zap_gfn_range', 'convert_to_shared', 'memslot_delete', 'fast_zap'],
+          op: ['gmem_invalidate', 'gmem_release', 'zap_gfn_range', 'convert_to_shared', 'memslot_delete', 'fast_zap'],
           events: [
             { side: 'removed', kind: 'tracepoint', name: 'kvm_tdp_mmu_spte_changed', gfn: ANY('the refused leaf, whatever gfn the zapped range held'), level: 1, old: 'LEAF', new: 'NONPRESENT' },
             { side: 'added', kind: 'bug', site: 'handle_changed_spte', cond: '__handle_changed_spte(kvm, sp, gfn, old_spte, new_spte, level, shared)', silent: true },
