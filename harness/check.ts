@@ -132,11 +132,15 @@ export function stepPairs(steps: readonly StepModel[], fromRaw?: string | number
  * the whole check.
  */
 export function safeReplay(trace: Trace, step: StepModel): Replayed {
+  const t0 = performance.now();
+  let r: Replayed;
   try {
-    return { obs: replay(trace, step) };
+    r = { obs: replay(trace, step) };
   } catch (e) {
-    return modelError(trace.name, step, e);
+    r = modelError(trace.name, step, e);
   }
+  r.seconds = (performance.now() - t0) / 1000;
+  return r;
 }
 
 /** The replay of a model that threw outside the scheduler: one 'model-error' event. */
@@ -177,6 +181,8 @@ export function checkPair(
 export interface Replayed {
   obs: Observation;
   error?: string;
+  /** How long it took, wherever it ran (JUnit case times only: never part of a report's data). */
+  seconds?: number;
 }
 
 const OUTSIDE = "outside the module's contract: ";
@@ -227,21 +233,15 @@ export function pairResult(steps: readonly StepModel[], trace: string, p: StepPa
  * compared. `onReplay` is called after each replay (progress).
  */
 export function checkTrace(trace: Trace, steps: readonly StepModel[], pairs: readonly StepPair[], onReplay?: () => void): CheckResult[] {
-  const seconds = new Map<number, number>();
   return checkReplayed(trace.name, steps, pairs, (s) => {
-    const t0 = performance.now();
     const r = safeReplay(trace, s);
-    seconds.set(s.manifest.step, (performance.now() - t0) / 1000);
     onReplay?.();
     return r;
-  }, seconds);
+  });
 }
 
-/**
- * The pairs of one trace from its replays, each step's asked for once from `replayOf`.
- * `seconds` (replay time per step), when given, adds each case's time for JUnit.
- */
-export function checkReplayed(trace: string, steps: readonly StepModel[], pairs: readonly StepPair[], replayOf: (s: StepModel) => Replayed, seconds?: ReadonlyMap<number, number>): CheckResult[] {
+/** The pairs of one trace from its replays, each step's asked for once from `replayOf`. */
+export function checkReplayed(trace: string, steps: readonly StepModel[], pairs: readonly StepPair[], replayOf: (s: StepModel) => Replayed): CheckResult[] {
   const cache = new Map<number, Replayed>();
   const get = (s: StepModel): Replayed => {
     let r = cache.get(s.manifest.step);
@@ -253,7 +253,7 @@ export function checkReplayed(trace: string, steps: readonly StepModel[], pairs:
     const r = pairResult(steps, trace, p, get(p.base), get(p.step));
     // the time of this case: its step's replay and the comparison (for JUnit; not part of
     // the report's data, which stays the same from run to run)
-    if (seconds) Object.defineProperty(r, 'seconds', { value: (seconds.get(p.step.manifest.step) ?? 0) + (performance.now() - t0) / 1000, enumerable: false });
+    Object.defineProperty(r, 'seconds', { value: (get(p.step).seconds ?? 0) + (performance.now() - t0) / 1000, enumerable: false });
     return r;
   });
   markUndos(steps, pairs, results, (s) => cache.get(s.manifest.step));
@@ -290,19 +290,11 @@ export function neededSteps(pairs: readonly StepPair[]): StepModel[] {
 
 /** Every result, from replays made elsewhere: `replays.get(step)[i]` is trace i on that step. */
 export function resultsFromReplays(steps: readonly StepModel[], pairs: readonly StepPair[], traces: readonly Trace[], replays: ReadonlyMap<number, readonly Replayed[]>): CheckResult[] {
-  const out: CheckResult[] = [];
-  traces.forEach((t, i) => {
-    const mine: CheckResult[] = [];
-    for (const p of pairs) {
-      const a = replays.get(p.base.manifest.step)?.[i];
-      const b = replays.get(p.step.manifest.step)?.[i];
-      if (!a || !b) throw new Error(`no replay of ${t.name} on step ${!a ? p.base.manifest.step : p.step.manifest.step}`);
-      mine.push(pairResult(steps, t.name, p, a, b));
-    }
-    markUndos(steps, pairs, mine, (s) => replays.get(s.manifest.step)?.[i]);
-    out.push(...mine);
-  });
-  return out;
+  return traces.flatMap((t, i) => checkReplayed(t.name, steps, pairs, (s) => {
+    const r = replays.get(s.manifest.step)?.[i];
+    if (!r) throw new Error(`no replay of ${t.name} on step ${s.manifest.step}`);
+    return r;
+  }));
 }
 
 /** How many replays a check of these traces over these pairs needs. */

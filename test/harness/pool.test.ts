@@ -12,5 +12,7 @@ describe.skipIf(STEPS.length < 2)('worker pool', () => {
     const local = runCheck({ traces, steps: STEPS });
     expect(JSON.stringify(pooled)).toBe(JSON.stringify(local));
     expect(seen[seen.length - 1]).toBe(traces.length * STEPS.length);
+    // every case has its time (JUnit), measured where its replay ran, worker or not
+    for (const r of pooled.results) expect((r as { seconds?: number }).seconds).toBeGreaterThan(0);
   }, 60_000);
 });
