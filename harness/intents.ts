@@ -224,24 +224,20 @@ function explainGroup(group: readonly Difference[], intents: readonly Intent[], 
   return null;
 }
 
-/**
- * A delta pattern (`{ kind: 'final', what, key, delta }`) explains the change of one
- * numeric entry when the entry went from a to b with b - a = delta × the number of
- * applications the rewrite explained (one per operation, or n for one that repeats).
- */
-function deltaExplains(p: EventPattern, group: readonly Difference[], applications: number): boolean {
-  if (p.delta === undefined || group.length !== 2) return false;
-  const removed = group.find((d) => d.side === 'removed');
-  const added = group.find((d) => d.side === 'added');
-  if (!removed || !added) return false;
-  const sameEntry = (d: Difference): boolean => {
-    const ev = d.event as Record<string, unknown>;
-    return ev.kind === 'final' && p.what !== undefined && p.key !== undefined && fieldMatches(p.what as FieldValue, ev.what) && fieldMatches(p.key as FieldValue, ev.key);
-  };
-  if (!sameEntry(removed) || !sameEntry(added)) return false;
-  const a = Number((removed.event as Record<string, unknown>).value);
-  const b = Number((added.event as Record<string, unknown>).value);
-  return Number.isFinite(a) && Number.isFinite(b) && b - a === p.delta * applications;
+/** The numeric change of one final-state entry (a removed and an added value), or null. */
+function entryChange(group: readonly Difference[]): { what: unknown; key: unknown; by: number } | null {
+  if (group.length !== 2) return null;
+  const removed = group.find((d) => d.side === 'removed')?.event as Record<string, unknown> | undefined;
+  const added = group.find((d) => d.side === 'added')?.event as Record<string, unknown> | undefined;
+  if (!removed || !added || removed.kind !== 'final' || added.kind !== 'final') return null;
+  const a = Number(removed.value);
+  const b = Number(added.value);
+  return Number.isFinite(a) && Number.isFinite(b) ? { what: added.what, key: added.key, by: b - a } : null;
+}
+
+/** Is `p` a delta pattern of this entry? */
+function deltaOf(p: EventPattern, what: unknown, key: unknown): boolean {
+  return p.delta !== undefined && p.what !== undefined && p.key !== undefined && fieldMatches(p.what as FieldValue, what) && fieldMatches(p.key as FieldValue, key);
 }
 
 /**
@@ -285,14 +281,15 @@ export function explainDifferences(differences: readonly Difference[], intents: 
   for (const ks of finals) {
     const group = ks.map((k) => differences[k]!);
     let i = active.find((a) => group.every((d) => valuePatterns.get(a)!.some((p) => patternMatches(p, d))));
-    if (i === undefined) {
-      // a counter that changes by `delta` per application of the rewrite
-      const hit = active
-        .flatMap((a) => [...used.get(a)!].flatMap(([r, u]) => (intents[a]!.rewrites[r]!.final ?? []).map((p) => ({ a, p, ops: u.ops }))))
-        .find(({ p, ops }) => deltaExplains(p, group, ops));
-      if (hit) {
-        i = hit.a;
-        deltaSeen.add(hit.p);
+    const change = i === undefined ? entryChange(group) : null;
+    if (change) {
+      // a counter changes by the sum, over the rewrites that explained operations here, of
+      // each one's `delta` times its applications (two refused removals, one in a zap and
+      // one at teardown, leave two more leaves counted)
+      const hits = active.flatMap((a) => [...used.get(a)!].flatMap(([r, u]) => (intents[a]!.rewrites[r]!.final ?? []).filter((p) => deltaOf(p, change.what, change.key)).map((p) => ({ a, p, n: u.ops }))));
+      if (hits.length > 0 && hits.reduce((s, h) => s + h.p.delta! * h.n, 0) === change.by) {
+        i = hits[0]!.a;
+        for (const h of hits) deltaSeen.add(h.p);
       }
     }
     if (i !== undefined) for (const k of ks) finalBy[k] = i;

@@ -227,6 +227,12 @@ describe('counters that change by a delta per operation', () => {
     expect(explainDifferences([refused('zap_gfn_range#0'), leaves('removed', '3'), leaves('added', '4')], [intent]).verdict).toBe('intended');
     expect(explainDifferences([refused('zap_gfn_range#0'), refused('zap_gfn_range#1'), leaves('removed', '3'), leaves('added', '5')], [intent]).verdict).toBe('intended');
   });
+  it('add up over the rewrites that explained operations of one comparison', () => {
+    const two: Intent = { ...intent, rewrites: [intent.rewrites[0]!, { ...intent.rewrites[0]!, op: 'destroy' }] };
+    expect(explainDifferences([refused('zap_gfn_range#0'), refused('destroy#1'), leaves('removed', '0'), leaves('added', '2')], [two]).verdict).toBe('intended');
+    expect(explainDifferences([refused('zap_gfn_range#0'), refused('destroy#1'), leaves('removed', '0'), leaves('added', '1')], [two]).verdict).toBe('unexpected');
+    expect(explainDifferences([refused('zap_gfn_range#0'), refused('destroy#1'), leaves('removed', '0'), leaves('added', '3')], [two]).verdict).toBe('unexpected');
+  });
   it('do not explain another change, and are required', () => {
     expect(explainDifferences([refused('zap_gfn_range#0'), leaves('removed', '3'), leaves('added', '5')], [intent]).verdict).toBe('unexpected');
     expect(explainDifferences([refused('zap_gfn_range#0'), leaves('removed', '4'), leaves('added', '3')], [intent]).verdict).toBe('unexpected');
