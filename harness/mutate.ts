@@ -31,6 +31,8 @@ import { InputError } from '../src/cli/errors.ts';
 import { EAGAIN, EBUSY, EFAULT, EINTR, EINVAL, EIO, EPERM } from '../src/kernel/mmu_internal.ts';
 import { buildReport, pairResult, safeReplay, type Replayed, type StepPair } from './check.ts';
 import { sameBehaviour } from './compare.ts';
+import { exploreExhaustive } from './exhaustive.ts';
+import { concurrentTraces, exploreInterleavingSets } from './interleavings.ts';
 import type { Trace } from './trace.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -339,6 +341,12 @@ export interface MutantResult extends Pick<Mutant, 'id' | 'step' | 'file' | 'fn'
   error?: string;
   /** Killed because a replay ended otherwise than on the real step (livelock, crash, model-error): the first such trace stops the run of this mutant. */
   ended?: string;
+  /**
+   * With `explore`, for a mutant that changes nothing on the corpus: the trace that
+   * exploration (exhaustive, then interleavings) found it with, or null when it found
+   * nothing either.
+   */
+  explored?: string | null;
 }
 
 export interface MutateOptions {
@@ -360,6 +368,12 @@ export interface MutateOptions {
   jobs?: number;
   /** Mutants per worker batch (default BATCH). */
   batch?: number;
+  /**
+   * Also explore each mutant the corpus does not see (no change): explore --exhaustive
+   * with this K, then --interleavings over the built-in concurrent traces, on the pairs
+   * around the mutant. Measures what exploration adds to the corpus.
+   */
+  explore?: number;
   onMutant?: (done: number, total: number) => void;
 }
 
@@ -372,6 +386,7 @@ export interface MutantBatch {
   ids: string[];
   operators: Operator[];
   traces: Trace[];
+  explore?: number;
 }
 
 /** The real replays of each step, made once (per thread). */
@@ -396,7 +411,7 @@ export async function runBatch(steps: readonly StepModel[], batch: MutantBatch, 
     for (const [k, id] of batch.ids.entries()) {
       const m = byId.get(id);
       if (!m) throw new Error(`no mutant ${id} in step ${batch.step}`);
-      out.push(await runMutant(m, sorted, idx, batch.traces, real, join(work, `m${k}`)));
+      out.push(await runMutant(m, sorted, idx, batch.traces, real, join(work, `m${k}`), batch.explore));
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -408,6 +423,8 @@ export interface MutateSummary {
   killed: number;
   noChange: number;
   masked: number;
+  /** With exploration: the no-change mutants it found. */
+  explored?: number;
 }
 
 export interface MutateReport {
@@ -425,14 +442,15 @@ function emptySummary(): MutateSummary {
   return { killed: 0, noChange: 0, masked: 0 };
 }
 
-function count(s: MutateSummary, status: MutantStatus): void {
-  if (status === 'killed') s.killed++;
-  else if (status === 'no-change') s.noChange++;
+function count(s: MutateSummary, r: MutantResult): void {
+  if (r.status === 'killed') s.killed++;
+  else if (r.status === 'no-change') s.noChange++;
   else s.masked++;
+  if (r.explored !== undefined) s.explored = (s.explored ?? 0) + (r.explored !== null ? 1 : 0);
 }
 
 /** Runs one mutant of step `idx` of `sorted` against the corpus; `real` caches replays of the real steps. */
-async function runMutant(m: Mutant, sorted: readonly StepModel[], idx: number, traces: readonly Trace[], real: (step: StepModel, i: number) => Replayed, dir: string): Promise<MutantResult> {
+async function runMutant(m: Mutant, sorted: readonly StepModel[], idx: number, traces: readonly Trace[], real: (step: StepModel, i: number) => Replayed, dir: string, explore?: number): Promise<MutantResult> {
   const step = sorted[idx]!;
   const base: Omit<MutantResult, 'status' | 'changed' | 'catchers' | 'reachedBy' | 'siteReachedBy'> = { id: m.id, step: m.step, file: m.file, fn: m.fn, line: m.line, operator: m.operator, original: m.original, replacement: m.replacement };
   let mutant: StepModel;
@@ -476,7 +494,11 @@ async function runMutant(m: Mutant, sorted: readonly StepModel[], idx: number, t
   const changed = traces.filter((t, i) => !sameBehaviour(real(step, i).obs, replays[i]!.obs) || replays[i]!.error !== undefined).map((t) => t.name);
   const reachedBy = traces.map((t) => t.name).filter((n) => reached.has(n));
   const siteReachedBy = traces.map((t) => t.name).filter((n) => siteReached.has(n));
-  if (changed.length === 0) return { ...base, status: 'no-change', changed, catchers: [], reachedBy, siteReachedBy };
+  if (changed.length === 0) {
+    const r: MutantResult = { ...base, status: 'no-change', changed, catchers: [], reachedBy, siteReachedBy };
+    if (explore !== undefined) r.explored = await exploreMutant(sorted, idx, mutant, explore);
+    return r;
+  }
 
   // the check around the mutant: predecessor → mutant, mutant → successor
   const steps = sorted.map((s, i) => (i === idx ? mutant : s));
@@ -501,6 +523,37 @@ async function runMutant(m: Mutant, sorted: readonly StepModel[], idx: number, t
   return { ...base, status: 'masked', changed, catchers: [], reachedBy, siteReachedBy, explainedBy };
 }
 
+/** Exploration's whole budget of loop iterations for one mutant (its loops are guarded, as in a replay). */
+const EXPLORE_LOOP_LIMIT = 50 * LOOP_GUARD_LIMIT;
+
+/**
+ * Explores around a mutant the corpus does not see: the trace exploration finds it
+ * with (the shortest exhaustive one, else an interleaving's pinned trace), or null.
+ */
+async function exploreMutant(sorted: readonly StepModel[], idx: number, mutant: StepModel, k: number): Promise<string | null> {
+  const steps = sorted.map((s, i) => (i === idx ? mutant : s));
+  const n = sorted[idx]!.manifest.step;
+  const range = { from: Math.max(sorted[0]!.manifest.step + 1, n), to: Math.min(sorted.at(-1)!.manifest.step, n + 1) };
+  const g = globalThis as unknown as Record<string, (() => void) | undefined>;
+  let iterations = 0;
+  g[REACH] = () => {};
+  g[REACH_SITE] = () => {};
+  g[LOOP_GUARD] = () => {
+    if (++iterations > EXPLORE_LOOP_LIMIT) throw new Error(`mutant loop guard: the mutated file's loops ran ${EXPLORE_LOOP_LIMIT} times while exploring`);
+  };
+  try {
+    const ex = await exploreExhaustive(steps, { k, ...range });
+    if (ex.unexpected.length > 0) return ex.unexpected[0]!.trace.name;
+    const il = exploreInterleavingSets(concurrentTraces(), steps, range);
+    const hit = il.findings[0]?.pinned ?? il.races[0]?.pinned;
+    return hit ? hit.name : null;
+  } finally {
+    delete g[REACH];
+    delete g[REACH_SITE];
+    delete g[LOOP_GUARD];
+  }
+}
+
 /** The whole mutation run. */
 export async function runMutate(opts: MutateOptions): Promise<MutateReport> {
   const sorted = [...opts.steps].sort((a, b) => a.manifest.step - b.manifest.step);
@@ -523,7 +576,7 @@ export async function runMutate(opts: MutateOptions): Promise<MutateReport> {
     const step = sorted[idx]!.manifest.step;
     const last = batches[batches.length - 1];
     if (last && last.step === step && last.ids.length < (opts.batch ?? BATCH)) last.ids.push(m.id);
-    else batches.push({ step, ids: [m.id], operators, traces: [...opts.traces] });
+    else batches.push({ step, ids: [m.id], operators, traces: [...opts.traces], ...(opts.explore !== undefined ? { explore: opts.explore } : {}) });
   }
   const tick = (n: number): void => {
     for (let i = 0; i < n; i++) opts.onMutant?.(mutants.length - n + i + 1, chosen.length);
@@ -559,16 +612,16 @@ export async function runMutate(opts: MutateOptions): Promise<MutateReport> {
   const byOperator: Record<string, MutateSummary> = {};
   const total = emptySummary();
   for (const r of mutants) {
-    count((byStep[String(r.step)] ??= emptySummary()), r.status);
-    count((byOperator[r.operator] ??= emptySummary()), r.status);
-    count(total, r.status);
+    count((byStep[String(r.step)] ??= emptySummary()), r);
+    count((byOperator[r.operator] ??= emptySummary()), r);
+    count(total, r);
   }
   return { seed: opts.seed, limit: opts.limit ?? null, operators, traces: opts.traces.map((t) => t.name), mutants, byStep, byOperator, total };
 }
 
 /** "N killed, M no change, K masked". */
 export function summaryLine(s: MutateSummary): string {
-  return `${s.killed} killed, ${s.noChange} no change, ${s.masked} masked`;
+  return `${s.killed} killed, ${s.noChange} no change${s.explored !== undefined ? ` (${s.explored} found by exploring)` : ''}, ${s.masked} masked`;
 }
 
 const oneLine = (s: string, max = 60): string => {
@@ -601,7 +654,8 @@ export function formatMutateText(r: MutateReport): string {
       const why = m.reachedBy.length === 0 ? `no trace runs ${m.fn}()`
         : m.siteReachedBy.length === 0 ? `${m.fn}() runs (${list(m.reachedBy)}) but no trace reaches this line's code`
         : `reached by ${list(m.siteReachedBy)}, no observable change (equivalent there, or not observed)`;
-      out.push(`  ${m.id} in ${m.fn}: \`${oneLine(m.original)}\` -> \`${oneLine(m.replacement)}\`: ${why}`);
+      const explored = m.explored === undefined ? '' : m.explored === null ? '; exploring found nothing' : `; exploring found it: ${m.explored}`;
+      out.push(`  ${m.id} in ${m.fn}: \`${oneLine(m.original)}\` -> \`${oneLine(m.replacement)}\`: ${why}${explored}`);
     }
   }
   out.push('');

@@ -221,6 +221,7 @@ interface MutateOpts {
   jobs?: string;
   mutant?: string[];
   json?: boolean;
+  explore?: string;
 }
 
 function wholeNumber(raw: string, name: string): number {
@@ -242,7 +243,9 @@ async function mutateCommand(ctx: CliContext, opts: MutateOpts): Promise<void> {
   // loaded here: mutate needs the TypeScript parser, which every other command can do without
   const { formatMutateText, runMutate } = await import('../../harness/mutate.ts');
   const p = progress('mutate', 'mutants');
-  const report = await runMutate({ steps: ctx.steps, traces: loadCorpus(), seed, ...(only ? { only } : {}), ...(operators ? { operators } : {}), ...(limit !== undefined ? { limit } : {}), ...(opts.mutant ? { ids: opts.mutant } : {}), jobs, onMutant: (d, t) => p.tick(d, t) });
+  const explore = opts.explore === undefined ? undefined : wholeNumber(opts.explore, '--explore');
+  if (explore !== undefined && (explore < 1 || explore > 4)) throw new InputError(`--explore must be from 1 to 4, got ${explore}`);
+  const report = await runMutate({ steps: ctx.steps, traces: loadCorpus(), seed, ...(only ? { only } : {}), ...(operators ? { operators } : {}), ...(limit !== undefined ? { limit } : {}), ...(opts.mutant ? { ids: opts.mutant } : {}), ...(explore !== undefined ? { explore } : {}), jobs, onMutant: (d, t) => p.tick(d, t) });
   p.end();
   ctx.out(opts.json ? toJson(report) + '\n' : formatMutateText(report));
   ctx.setExit(report.total.masked > 0 ? 1 : 0);
@@ -388,6 +391,7 @@ export function registerHarnessCommands(program: Command, ctx: CliContext): void
     .option('--mutant <id...>', 'only these mutants (ids as a report prints them)')
     .option('--jobs <n>', 'worker threads, each replaced after a batch of mutants (default: the cores; 0: in this thread)')
     .option('--json', 'print one JSON object')
+    .option('--explore <k>', 'also explore each mutant the corpus does not see: --exhaustive K, then --interleavings (what exploration adds)')
     .action(async (opts: MutateOpts) => {
       await mutateCommand(ctx, opts);
       await flushStdout();

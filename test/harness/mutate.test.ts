@@ -56,6 +56,18 @@ describe('mutate', () => {
     const c = await runMutate({ ...opts, operators: [...opts.operators], jobs: 2, batch: 2 });
     expect(JSON.stringify(c)).toBe(JSON.stringify(a));
   }, 180_000);
+
+  it('--explore: exploration finds a mutant the corpus does not see, and says which trace', async () => {
+    // zap_invalidated_roots told it runs under the write lock when it holds the read lock
+    const id = 'v12/tdp_mmu.ts:361:negate-condition:1';
+    const r = await runMutate({ steps: STEPS, traces: ['teardown', 'private-fault'].map(resolveTrace), ids: [id], seed: 1, explore: 2 });
+    const m = r.mutants[0]!;
+    expect(m.original).toBe('shared');
+    expect(m.status).toBe('no-change');
+    expect(m.explored).toMatch(/^exhaustive-/);
+    expect(r.total.explored).toBe(1);
+    expect(formatMutateText(r)).toMatch(/1 no change \(1 found by exploring\)/);
+  }, 180_000);
 });
 
 describe('mutants a full run once reported masked', () => {
