@@ -149,6 +149,13 @@ describe('bad input: one line on stderr, exit 2', () => {
     ['explore --from that is not a number', ['explore', '--from', 'abc']],
     ['explore --to past the last step', ['explore', '--to', '99']],
     ['explore --runs 0', ['explore', '--runs', '0']],
+    ['explore --exhaustive 7', ['explore', '--exhaustive', '7']],
+    ['explore --shard 3/2', ['explore', '--exhaustive', '1', '--shard', '3/2']],
+    ['explore --workers 0', ['explore', '--exhaustive', '1', '--workers', '0']],
+    ['explore --workers without --exhaustive', ['explore', '--workers', '2']],
+    ['explore --interleavings of a one-thread trace', ['explore', '--interleavings', 'private-fault']],
+    ['explore --preemptions 9', ['explore', '--interleavings', '--preemptions', '9']],
+    ['explore merge of a file that is no part', ['explore', 'merge', bad]],
     ['a device, not a trace file', ['replay', '/dev/null']],
     ['a GPA beyond 2^52', ['replay', bigGpa]],
     ['a budget beyond the limit', ['replay', bigBudget]],
@@ -297,6 +304,30 @@ describe('mutate', () => {
   }, 120_000);
 });
 
+describe('explore merge', () => {
+  it('the shards\' --json outputs merge into the one-machine text, byte for byte', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tdx-merge-'));
+    try {
+      const files: string[] = [];
+      for (const i of [1, 2]) {
+        const r = await runMain(['explore', '--exhaustive', '2', '--from', '14', '--to', '15', '--shard', `${i}/2`, '--json']);
+        expect(r.code).toBe(0);
+        files.push(join(dir, `part-${i}.json`));
+        writeFileSync(files.at(-1)!, r.out);
+      }
+      const one = await runMain(['explore', '--exhaustive', '2', '--from', '14', '--to', '15']);
+      const merged = await runMain(['explore', 'merge', ...files]);
+      expect(merged.code).toBe(0);
+      expect(merged.out).toBe(one.out);
+      const missing = await runMain(['explore', 'merge', files[0]!]);
+      expect(missing.code).toBe(2);
+      expect(missing.err).toBe('tdx-difftest: shard 2 of 2 missing: give every shard\'s output\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
 describe('explore run count from the environment', () => {
   it('TDX_DIFFTEST_EXPLORE_RUNS sets the count when --runs is not given', async () => {
     process.env.TDX_DIFFTEST_EXPLORE_RUNS = '2';
@@ -316,6 +347,7 @@ describe('every command in plain text fits 80 columns (one renderer)', () => {
     ['steps'], ['traces'], ['replay', 'teardown', '--step', '15'], ['diff', 'teardown', '8', '9'], ['bisect', 'teardown'],
     ['matrix'], ['matrix', '--changes'], ['draft-intent', '9', 'teardown'], ['check', 'teardown', '--from', '8', '--to', '9', '--text'],
     ['show-step', '9'],
+    ['explore', '--exhaustive', '1', '--from', '9', '--to', '10'], ['explore', '--interleavings', 'fault-races-conversion', '--from', '9', '--to', '10'],
   ];
   for (const argv of commands) {
     it(argv.join(' '), async () => {
