@@ -74,6 +74,8 @@ export class Kvm {
   vcpu_ioctls_in_flight = 0;
   /** kvm_arch_pre_destroy_vm() has run (the HKID release, which kvm_destroy_vm() does first). */
   pre_destroyed = false;
+  /** kvm_destroy_vm() has run: the VM is freed, nothing of it is left to call. */
+  destroyed = false;
   readonly mmu_lock = new RwLock('mmu_lock');
   readonly slots_lock = new Mutex('slots_lock');
   readonly gmem_invalidate_lock = new Mutex('gmem_invalidate_lock');

@@ -180,13 +180,18 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
       ctx().record({ kind: 'tdcall', name: 'TDG.MEM.PAGE.ACCEPT', gpa: '0x' + op.gpa.toString(16), status });
       return status;
     }
+    // the VM's last reference goes once: after kvm_destroy_vm() there is no VM to tear
+    // down again, and the VMM no reference to drop (no kernel code runs)
     case 'release_hkid':
+      if (kvm.destroyed) return errno_name(-EBADF);
       yield* last_reference(kvm);
       yield* kvm_arch_pre_destroy_vm(kvm);
       return '0';
     case 'destroy':
+      if (kvm.destroyed) return errno_name(-EBADF);
       yield* last_reference(kvm);
       yield* kvm_destroy_vm(kvm);
+      kvm.destroyed = true;
       return '0';
     case 'probe_set_spte': {
       const root = op.root === 'mirror' ? vcpu_of(kvm, 0).mirror_root : vcpu_of(kvm, 0).root;

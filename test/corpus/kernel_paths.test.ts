@@ -204,6 +204,19 @@ describe.each(ENDS)('kernel paths on step %i, built in the test', (step) => {
     expect(trace(o, (e) => e.kind === 'seamcall').map((e) => e.name)).toEqual(['TDH.MNG.KEY.FREEID']);
   });
 
+  it('a VM is destroyed once: after kvm_destroy_vm() no reference is left to drop, no kernel code runs', () => {
+    const o = build([[F(0x1000), { op: 'destroy' }, { op: 'destroy' }, { op: 'release_hkid' }]]);
+    expect(results(o)).toEqual(['fault#0=RET_PF_FIXED', 'destroy#1=0', 'destroy#2=-EBADF', 'release_hkid#3=-EBADF']);
+    expect(o.events.filter((e) => e.op === 'destroy#2' || e.op === 'release_hkid#3').map((e) => e.kind)).toEqual(['result', 'result']);
+  });
+
+  it('gmem_release zaps every private leaf with the HKID still assigned; a fault after it gets -EFAULT', () => {
+    const o = build([[F(0x1000), { op: 'gmem_release' }, F(0x2000), { op: 'populate', gpa: 0x3000 }]]);
+    expect(results(o)).toEqual(['fault#0=RET_PF_FIXED', 'gmem_release#1=0', 'fault#2=-EFAULT', 'populate#3=-EINVAL']);
+    expect(trace(o, (e) => e.kind === 'seamcall' && e.op === 'gmem_release#1').map((e) => e.name)).toEqual(['TDH.MEM.RANGE.BLOCK', 'TDH.MEM.TRACK', 'TDH.MEM.PAGE.REMOVE', 'TDH.PHYMEM.PAGE.WBINVD']);
+    expect(o.final.mirror.filter((m) => m.kind === 'LEAF')).toEqual([]);
+  });
+
   it('teardown ends with the vCPU and TD control pages: TDCX x5, TDVPR, then S-EPT pages, TDCS x4, TDR, TDR WBINVD', () => {
     const o = run('teardown', step);
     const destroy = trace(o, (e) => e.kind === 'seamcall' && e.op === 'destroy#2').map((e) => `${e.name} ${String(e.page).replace(/#\d+$/, '')}`);
