@@ -5,8 +5,8 @@
 //   random        random traces × steps per second (explore --seed 1)
 //   exhaustive    explore --exhaustive 3: traces/s, states/s, pruning ratio
 //   interleavings schedules/s per built-in concurrent trace (step 0, bound 2)
-//   workers       explore --exhaustive 3 on 2 threads against 1, and the machine's own
-//                 ceiling: two independent processes against one
+//   workers       explore --exhaustive 4 on 2 threads against 1, and the machine's own
+//                 ceiling: two independent processes against one (about 5 minutes)
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -35,8 +35,8 @@ const secondsAsync = async (f: () => Promise<unknown>): Promise<number> => {
 const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
 /** Runs `variants` round after round, alternating their order; returns each one's seconds. */
-async function interleaved(rounds: number, variants: (() => Promise<unknown> | unknown)[]): Promise<number[][]> {
-  for (const v of variants) await v(); // warm-up
+async function interleaved(rounds: number, variants: (() => Promise<unknown> | unknown)[], warmUp = true): Promise<number[][]> {
+  if (warmUp) for (const v of variants) await v();
   const out = variants.map(() => [] as number[]);
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? variants.map((_, i) => i) : variants.map((_, i) => variants.length - 1 - i);
@@ -48,16 +48,17 @@ async function interleaved(rounds: number, variants: (() => Promise<unknown> | u
 async function replaySection(): Promise<void> {
   const corpus = loadCorpus();
   const ops = corpus.reduce((n, t) => n + t.threads.reduce((m, th) => m + th.ops.length, 0), 0);
-  console.log(`replay: ${corpus.length} traces, ${ops} trace ops per round, median of 5 interleaved rounds per step`);
+  const passes = 4; // corpus passes per round: a round long enough to time
+  console.log(`replay: ${corpus.length} traces, ${passes * ops} trace ops per round, median of 7 interleaved rounds per step`);
   console.log('  step  recording ops/s  bare ops/s  recording/bare');
   const all: number[] = [];
   for (const step of STEPS) {
-    const [rec, bare] = await interleaved(5, [
-      () => corpus.forEach((t) => replay(t, step, { record: true })),
-      () => corpus.forEach((t) => replay(t, step, { record: false })),
-    ]);
-    const r = ops / median(rec!);
-    const b = ops / median(bare!);
+    const pass = (record: boolean) => (): void => {
+      for (let p = 0; p < passes; p++) for (const t of corpus) replay(t, step, { record });
+    };
+    const [rec, bare] = await interleaved(7, [pass(true), pass(false)]);
+    const r = (passes * ops) / median(rec!);
+    const b = (passes * ops) / median(bare!);
     all.push(r);
     console.log(`  ${String(step.manifest.step).padStart(4)}  ${fmt(r).padStart(15)}  ${fmt(b).padStart(10)}  ${(r / b).toFixed(3).padStart(14)}`);
   }
@@ -91,7 +92,10 @@ async function interleavingsSection(): Promise<void> {
 
 const self = fileURLToPath(import.meta.url);
 
-/** One explore --exhaustive 3 in a child process (the machine-ceiling probe); resolves with its seconds. */
+/** K for the workers section: long enough that worker start-up is not the figure. */
+const WORKERS_K = 4;
+
+/** One explore --exhaustive WORKERS_K in a child process (the machine-ceiling probe); resolves with its seconds. */
 function child(): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
@@ -101,25 +105,26 @@ function child(): Promise<number> {
 }
 
 async function workersSection(): Promise<void> {
-  const [one, two] = await interleaved(3, [
-    () => exhaustivePartOnWorkers(STEPS, { k: 3 }, 1),
-    () => exhaustivePartOnWorkers(STEPS, { k: 3 }, 2),
-  ]);
-  console.log(`workers: explore --exhaustive 3, 1 thread ${median(one!).toFixed(2)} s, 2 threads ${median(two!).toFixed(2)} s (medians of 3): ${(median(one!) / median(two!)).toFixed(2)}x`);
+  // two rounds, A B then B A, with no separate warm-up: a worker's start-up is part of its cost
+  const [one, two] = await interleaved(2, [
+    () => exhaustivePartOnWorkers(STEPS, { k: WORKERS_K }, 1),
+    () => exhaustivePartOnWorkers(STEPS, { k: WORKERS_K }, 2),
+  ], false);
+  console.log(`workers: explore --exhaustive ${WORKERS_K}, 1 thread ${median(one!).toFixed(1)} s, 2 threads ${median(two!).toFixed(1)} s (means of 2, A B B A): ${(median(one!) / median(two!)).toFixed(2)}x`);
   // the ceiling: the same work twice in two independent processes, against once alone
   const alone: number[] = [];
   const pair: number[] = [];
-  for (let r = 0; r < 3; r++) {
+  for (let r = 0; r < 1; r++) {
     alone.push(await child());
     const t0 = performance.now();
     await Promise.all([child(), child()]);
     pair.push((performance.now() - t0) / 1000);
   }
-  console.log(`  machine ceiling: one process ${median(alone).toFixed(2)} s, two at once ${median(pair).toFixed(2)} s: ${((2 * median(alone)) / median(pair)).toFixed(2)}x the work per second`);
+  console.log(`  machine ceiling: one process ${median(alone).toFixed(1)} s, two at once ${median(pair).toFixed(1)} s: ${((2 * median(alone)) / median(pair)).toFixed(2)}x the work per second`);
 }
 
 if (process.argv.includes('--child')) {
-  await exploreExhaustive(STEPS, { k: 3 });
+  await exploreExhaustive(STEPS, { k: WORKERS_K });
   process.exit(0);
 }
 const sections: Record<string, () => Promise<void>> = { replay: replaySection, random: randomSection, exhaustive: exhaustiveSection, interleavings: interleavingsSection, workers: workersSection };
