@@ -116,6 +116,11 @@ function* last_reference(kvm: Kvm): Gen {
 }
 
 function* run(kvm: Kvm, op: TraceOp): Gen<string> {
+  // once kvm_destroy_vm() ran there is no VM: every file that held a reference to it is
+  // gone (a guest_memfd's too, so no hole punch reaches it), its MMU notifier is
+  // unregistered, no vCPU runs, and there is no last reference left to drop; no trace
+  // operation reaches kernel code any more
+  if (kvm.destroyed) return errno_name(-EBADF);
   switch (op.op) {
     case 'fault': {
       const vcpu = vcpu_of(kvm, op.vcpu);
@@ -180,15 +185,11 @@ function* run(kvm: Kvm, op: TraceOp): Gen<string> {
       ctx().record({ kind: 'tdcall', name: 'TDG.MEM.PAGE.ACCEPT', gpa: '0x' + op.gpa.toString(16), status });
       return status;
     }
-    // the VM's last reference goes once: after kvm_destroy_vm() there is no VM to tear
-    // down again, and the VMM no reference to drop (no kernel code runs)
     case 'release_hkid':
-      if (kvm.destroyed) return errno_name(-EBADF);
       yield* last_reference(kvm);
       yield* kvm_arch_pre_destroy_vm(kvm);
       return '0';
     case 'destroy':
-      if (kvm.destroyed) return errno_name(-EBADF);
       yield* last_reference(kvm);
       yield* kvm_destroy_vm(kvm);
       kvm.destroyed = true;

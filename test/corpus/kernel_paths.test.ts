@@ -204,10 +204,10 @@ describe.each(ENDS)('kernel paths on step %i, built in the test', (step) => {
     expect(trace(o, (e) => e.kind === 'seamcall').map((e) => e.name)).toEqual(['TDH.MNG.KEY.FREEID']);
   });
 
-  it('a VM is destroyed once: after kvm_destroy_vm() no reference is left to drop, no kernel code runs', () => {
-    const o = build([[F(0x1000), { op: 'destroy' }, { op: 'destroy' }, { op: 'release_hkid' }]]);
-    expect(results(o)).toEqual(['fault#0=RET_PF_FIXED', 'destroy#1=0', 'destroy#2=-EBADF', 'release_hkid#3=-EBADF']);
-    expect(o.events.filter((e) => e.op === 'destroy#2' || e.op === 'release_hkid#3').map((e) => e.kind)).toEqual(['result', 'result']);
+  it('after kvm_destroy_vm() nothing reaches the VM: no second teardown, no hole punch, no notifier, no vCPU', () => {
+    const o = build([[F(0x1000), { op: 'destroy' }, { op: 'destroy' }, { op: 'release_hkid' }, { op: 'gmem_invalidate', gpa: 0x1000, npages: 1 }, { op: 'mmu_notifier_unmap', gpa: 0x1000, npages: 1 }, { op: 'accept', vcpu: 0, gpa: 0x1000 }]]);
+    expect(results(o)).toEqual(['fault#0=RET_PF_FIXED', 'destroy#1=0', 'destroy#2=-EBADF', 'release_hkid#3=-EBADF', 'gmem_invalidate#4=-EBADF', 'mmu_notifier_unmap#5=-EBADF', 'accept#6=-EBADF']);
+    expect(o.events.filter((e) => /#[2-6]$/.test(String(e.op))).map((e) => e.kind)).toEqual(Array(5).fill('result'));
   });
 
   it('gmem_release zaps every private leaf with the HKID still assigned; a fault after it gets -EFAULT', () => {
