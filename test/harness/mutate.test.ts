@@ -58,11 +58,13 @@ describe('mutate', () => {
   }, 180_000);
 
   it('--explore: exploration finds a mutant the corpus does not see, and says which trace', async () => {
-    // zap_invalidated_roots told it runs under the write lock when it holds the read lock
-    const id = 'v12/tdp_mmu.ts:361:negate-condition:1';
-    const r = await runMutate({ steps: STEPS, traces: ['teardown', 'private-fault'].map(resolveTrace), ids: [id], seed: 1, explore: 2 });
+    // a range zap's walk condition with || for &&: converting GFN 1 while only GFN 2 is
+    // mapped shows it (exhaustive-1-3), no corpus trace does
+    const id = 'v12/tdp_mmu.ts:323:swap-logical:1';
+    const r = await runMutate({ steps: STEPS, traces: ['convert-private-to-shared', 'private-fault'].map(resolveTrace), ids: [id], seed: 1, explore: 2 });
     const m = r.mutants[0]!;
-    expect(m.original).toBe('shared');
+    expect(m.fn).toBe('tdp_mmu_zap_leafs');
+    expect(m.original).toBe('&&');
     expect(m.status).toBe('no-change');
     expect(m.explored).toMatch(/^exhaustive-/);
     expect(r.total.explored).toBe(1);
