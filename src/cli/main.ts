@@ -40,7 +40,10 @@ const WITHOUT_STEPS = new Set(['help', 'traces', 'schema']);
 /** Whether the command line runs step models (help and version never do). */
 export function needsSteps(argv: readonly string[]): boolean {
   if (argv.some((a) => a === '--help' || a === '-h' || a === '--version' || a === '-V')) return false;
-  const command = argv.find((a) => !a.startsWith('-'));
+  const at = argv.findIndex((a) => !a.startsWith('-'));
+  const command = argv[at];
+  // explore merge (the word right after explore) only reads the shards' JSON
+  if (command === 'explore' && argv[at + 1] === 'merge') return false;
   return command !== undefined && !WITHOUT_STEPS.has(command);
 }
 

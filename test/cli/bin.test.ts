@@ -32,6 +32,8 @@ describe('bin/tdx-difftest.mjs', () => {
   it('loads step models only for commands that run them', () => {
     expect(needsSteps(['--help'])).toBe(false);
     expect(needsSteps(['check', '--help'])).toBe(false);
+    expect(needsSteps(['explore', 'merge', 'a.json'])).toBe(false);
+    expect(needsSteps(['explore', '--out', 'merge'])).toBe(true);
     expect(needsSteps(['-V'])).toBe(false);
     expect(needsSteps(['schema', 'trace'])).toBe(false);
     expect(needsSteps(['traces'])).toBe(false);
