@@ -173,10 +173,10 @@ export class LevelExpander {
       const out: ChildRecord[] = [];
       for (let a = 0; a < n; a++) {
         const seq = [...prefix, a];
-        const trace = exhaustiveTrace(seq, this.alphabet);
-        const child = lines.map((l) => advance(l, this.ops[a]!, d - 1, trace.name));
+        const child = lines.map((l) => advance(l, this.ops[a]!, d - 1, `exhaustive-${seq.join('-')}`));
         const rec: ChildRecord = {};
         if (check[pi]) {
+          const trace = exhaustiveTrace(seq, this.alphabet);
           const byStep = new Map(child.map((l) => [l.step.manifest.step, l]));
           const results = checkReplayed(trace.name, this.steps, this.pairs, (s) => {
             const l = byStep.get(s.manifest.step)!;
@@ -193,6 +193,11 @@ export class LevelExpander {
 
   get stepPairs(): readonly StepPair[] {
     return this.pairs;
+  }
+
+  /** A level runner in this thread: prefix by prefix, none once `deadline` (ms) has passed. */
+  runner(deadline?: number): LevelRunner {
+    return async (prefixes, d, check) => prefixes.map((p, i) => (deadline !== undefined && Date.now() > deadline ? undefined : this.expand([p], d, [check[i]!])[0]));
   }
 }
 
@@ -319,7 +324,7 @@ export function mergeExhaustive(parts: readonly ExhaustivePart[], alphabet: read
 export function exhaustivePart(steps: readonly StepModel[], opts: ExhaustiveOptions): Promise<ExhaustivePart> {
   const x = new LevelExpander(steps, opts.k, opts, opts.alphabet);
   const pairs = x.stepPairs;
-  return exhaustiveRun(opts, async (prefixes, d, check) => prefixes.map((p, i) => (opts.deadline !== undefined && Date.now() > opts.deadline ? undefined : x.expand([p], d, [check[i]!])[0])), {
+  return exhaustiveRun(opts, x.runner(opts.deadline), {
     from: pairs[0]?.step.manifest.step ?? 0, to: pairs.at(-1)?.step.manifest.step ?? 0, steps: pairs.length,
   });
 }

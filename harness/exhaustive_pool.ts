@@ -27,12 +27,13 @@ export async function exhaustivePartOnWorkers(steps: readonly StepModel[], opts:
     ? new Tinypool({ filename: new URL('./exhaustive_worker.mjs', import.meta.url).href, minThreads: workers, maxThreads: workers, concurrentTasksPerWorker: 2, workerData: { dirs, k: opts.k, from, to } })
     : null;
   const local = new LevelExpander(steps, opts.k, opts, opts.alphabet);
+  const inThread = local.runner(opts.deadline);
   try {
     return await exhaustiveRun(
       opts,
       async (prefixes, d, check) => {
+        if (!pool) return inThread(prefixes, d, check);
         const late = (): boolean => opts.deadline !== undefined && Date.now() > opts.deadline;
-        if (!pool) return prefixes.map((p, i) => (late() ? undefined : local.expand([p], d, [check[i]!])[0]));
         // workers take chunks, two at a time each so that one is queued while the other
         // runs (this thread hands them out only between its own prefixes); this thread
         // takes one prefix at a time

@@ -15,7 +15,7 @@
 import type { StepModel } from '../versions/index.ts';
 import { DEADLOCKED, VOLUNTARY, type Chooser, type ThreadRun } from '../src/kernel/sched.ts';
 import { BLOCKED, setPreemptible } from '../src/kernel/context.ts';
-import { checkPair, stepPairs, type CheckResult } from './check.ts';
+import { checkPair, neededSteps, stepPairs, type CheckResult } from './check.ts';
 import type { Observation } from './observation.ts';
 import { replay } from './replay.ts';
 import { resolveTrace, type Trace } from './trace.ts';
@@ -64,13 +64,12 @@ interface Point {
 function makeChooser(prefix: readonly number[], points: Point[], reduce: boolean): Chooser {
   let deviations = 0;
   let waiting = 0;
-  const i0 = (): number => points.length;
   return (runs: readonly ThreadRun[], last: ThreadRun | null, yielded: unknown): number => {
     const runnable: number[] = [];
     runs.forEach((r, i) => !r.done && !r.blocked && runnable.push(i));
     const lastIdx = last ? runs.indexOf(last) : -1;
     const alive = runs.filter((r) => !r.done).length;
-    if (alive === 1 && i0() >= prefix.length) {
+    if (alive === 1 && points.length >= prefix.length) {
       // one thread left: no choice is left to make, and its yield points cost a resume of
       // every generator on its stack; a pinned replay of the choices so far runs it the
       // same way (the schedule has run out, the one thread left goes on)
@@ -243,8 +242,9 @@ function pinnedTrace(trace: Trace, step: number, what: string, outcome: number, 
 }
 
 /**
- * Explains the outcomes `from` that are not in `to` by the intents between the steps:
- * each must be, against some outcome of `to`, a difference the intents explain.
+ * The outcomes of `mine` that `theirs` does not have and that the intents between the
+ * steps do not explain against any outcome of `theirs` (`forward`: `mine` are the later
+ * step's), each with the closest comparison tried.
  */
 function unexplained(steps: readonly StepModel[], trace: string, baseStep: number, step: number, mine: readonly Outcome[], theirs: readonly Outcome[], forward: boolean): { o: Outcome; closest: CheckResult | null }[] {
   const keys = new Set(theirs.map((o) => o.key));
@@ -274,7 +274,7 @@ export function exploreInterleavingSets(
 ): InterleavingReport {
   const bound = opts.bound ?? DEFAULT_PREEMPTIONS;
   const pairs = stepPairs(steps, opts.from, opts.to);
-  const needed = [...new Set(pairs.flatMap((p) => [p.base, p.step]))].sort((a, b) => a.manifest.step - b.manifest.step);
+  const needed = neededSteps(pairs);
   const report: InterleavingReport = { bound, traces: [], findings: [], races: [], complete: true };
   for (const trace of traces) {
     if (trace.threads.length < 2) continue;

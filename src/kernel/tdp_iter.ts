@@ -37,15 +37,6 @@ export function* kvm_tdp_mmu_read_spte(sptep: Sptep): Gen<bigint> {
   return peek_spte(sptep);
 }
 
-/**
- * The iterator's read: a yield point when a schedule can switch threads there; otherwise
- * the same read without the cost of a generator (the iterator reads every entry it walks).
- */
-function* iter_read(sptep: Sptep): Gen<bigint> {
-  yield 'read';
-  return peek_spte(sptep);
-}
-
 export function* __kvm_tdp_mmu_write_spte(sptep: Sptep, new_spte: bigint): Gen {
   KVM_MMU_WARN_ON(is_ept_ve_possible(new_spte), '__kvm_tdp_mmu_write_spte', 'is_ept_ve_possible(new_spte)');
   if (preemptible) yield 'write';
@@ -118,9 +109,11 @@ export class TdpIter {
   yielded = false;
 }
 
+// The iterator reads every entry it walks: where no schedule can switch threads, it reads
+// without the cost of a generator call.
 function* tdp_iter_refresh_sptep(iter: TdpIter): Gen {
   iter.sptep = sptep_of(iter.pt_path[iter.level - 1]!, SPTE_INDEX(iter.gfn + iter.gfn_bits, iter.level));
-  iter.old_spte = preemptible ? yield* iter_read(iter.sptep) : peek_spte(iter.sptep);
+  iter.old_spte = preemptible ? yield* kvm_tdp_mmu_read_spte(iter.sptep) : peek_spte(iter.sptep);
 }
 
 export function* tdp_iter_restart(iter: TdpIter): Gen {
@@ -150,7 +143,7 @@ export function* tdp_iter_start(iter: TdpIter, root: KvmMmuPage, min_level: numb
 function* try_step_down(iter: TdpIter): Gen<boolean> {
   if (iter.level === iter.min_level) return false;
   // reread before stepping down: the entry may have been unlinked meanwhile
-  iter.old_spte = preemptible ? yield* iter_read(iter.sptep) : peek_spte(iter.sptep);
+  iter.old_spte = preemptible ? yield* kvm_tdp_mmu_read_spte(iter.sptep) : peek_spte(iter.sptep);
   const child_pt = spte_to_child_pt(iter.old_spte, iter.level);
   if (child_pt === null) return false;
   iter.level--;
@@ -165,7 +158,7 @@ function* try_step_side(iter: TdpIter): Gen<boolean> {
   iter.gfn += KVM_PAGES_PER_HPAGE(iter.level);
   iter.next_last_level_gfn = iter.gfn;
   iter.sptep++;
-  iter.old_spte = preemptible ? yield* iter_read(iter.sptep) : peek_spte(iter.sptep);
+  iter.old_spte = preemptible ? yield* kvm_tdp_mmu_read_spte(iter.sptep) : peek_spte(iter.sptep);
   return true;
 }
 
