@@ -4,7 +4,7 @@
 import { InputError } from '../src/cli/errors.ts';
 import type { StepModel } from '../versions/index.ts';
 import { compare, type LayerChoice } from './compare.ts';
-import { explainRange, intentCoverage, intentsBetween, coverageGaps, type CoverageEntry, type ExplainedDifference, type Verdict } from './intents.ts';
+import { explainRange, explainThrough, intentCoverage, intentsBetween, coverageGaps, type CoverageEntry, type ExplainedDifference, type Verdict } from './intents.ts';
 import { emptyFinal, type Observation } from './observation.ts';
 import { replay } from './replay.ts';
 import type { Trace } from './trace.ts';
@@ -261,9 +261,11 @@ export function checkReplayed(trace: string, steps: readonly StepModel[], pairs:
 }
 
 /**
- * Step N+1 only undoes step N's unexpected change when, compared with step N-1 directly
- * (N's and N+1's intents explaining), it shows nothing unexpected: the usual shape of one
- * broken step in a series. The report then says so once, at step N.
+ * Step N+1 only undoes step N's unexpected change when, compared with step N-1 directly,
+ * it shows nothing unexpected: each operation is explained by N's intents, by N+1's, or
+ * by one rewrite of each in turn through some correct step N (explainThrough). That is
+ * the usual shape of one broken step in a series; the report then says so once, at
+ * step N.
  */
 function markUndos(steps: readonly StepModel[], pairs: readonly StepPair[], results: CheckResult[], replayOf: (s: StepModel) => Replayed | undefined): void {
   for (let i = 1; i < pairs.length; i++) {
@@ -273,7 +275,7 @@ function markUndos(steps: readonly StepModel[], pairs: readonly StepPair[], resu
     const a = replayOf(pairs[i - 1]!.base);
     const b = replayOf(pairs[i]!.step);
     if (!a || !b || b.error !== undefined) continue;
-    const across = checkPair(steps, cur.trace, pairs[i - 1]!.base.manifest.step, pairs[i]!.step.manifest.step, a.obs, b.obs);
+    const across = explainThrough(steps, prev.base, prev.step, cur.step, compare(a.obs, b.obs).differences, prev.differences);
     if (across.verdict !== 'unexpected') cur.undoes = prev.step;
   }
 }

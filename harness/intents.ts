@@ -6,7 +6,8 @@
 // accounts for it as a whole: every difference matches one of the rewrite's patterns
 // (or is half of one of its moves), and every pattern is matched by as many
 // differences as its count says. Fragments of several intents that happen to cover a
-// group do not explain it.
+// group do not explain it. (Only the report's undo detection, explainThrough, composes
+// two steps' rewrites on one operation, in step order.)
 //
 // The final state is explained entry by entry: the differences of one entry (section
 // and key) are explained by a final pattern of an intent that explained an operation
@@ -169,11 +170,36 @@ export function rewriteApplications(rw: Rewrite, group: readonly Difference[], l
     if (c) c.n++;
     else classes.set(key, { d, n: 1 });
   });
+  const pats = layerPatterns(rw, layer);
+  const list = [...classes.values()].map((c) => ({ n: c.n, cands: matchingPatterns(pats, c.d) }));
+  return fitApplications(rw, pats, list, moved.size > 0, group.length);
+}
+
+/** A rewrite's event patterns a comparison of `layer` can see. */
+function layerPatterns(rw: Rewrite, layer: LayerChoice): readonly EventPattern[] {
   // a one-layer comparison cannot see the other layer's half of a rewrite
-  const pats = layer === 'both' ? rw.events : rw.events.filter((p) => layerOf(p.kind) === layer);
-  const list = [...classes.values()].map((c) => ({ n: c.n, cands: pats.map((p, i) => (patternMatches(p, c.d) ? i : -1)).filter((i) => i >= 0) }));
-  if (list.some((c) => c.cands.length === 0)) return 0;
-  if (moved.size === 0 && list.length === 0) return 0;
+  return layer === 'both' ? rw.events : rw.events.filter((p) => layerOf(p.kind) === layer);
+}
+
+/** The indices of the patterns that match `d`. */
+function matchingPatterns(pats: readonly EventPattern[], d: Difference): number[] {
+  return pats.map((p, i) => (patternMatches(p, d) ? i : -1)).filter((i) => i >= 0);
+}
+
+/** A class of identical differences: how many, and the patterns that match them. */
+interface CountedClass {
+  n: number;
+  cands: readonly number[];
+}
+
+/**
+ * The search of rewriteApplications over the classes its moves left (`moved`: some
+ * differences were paired by a move; `size`: the group's number of differences).
+ */
+function fitApplications(rw: Rewrite, pats: readonly EventPattern[], classes: readonly CountedClass[], moved: boolean, size: number): number {
+  if (classes.some((c) => c.cands.length === 0)) return 0;
+  if (!moved && classes.length === 0) return 0;
+  const list = [...classes];
   list.sort((x, y) => x.cands.length - y.cands.length);
   const total = pats.map(() => 0);
   let budget = SEARCH_LIMIT;
@@ -194,7 +220,7 @@ export function rewriteApplications(rw: Rewrite, group: readonly Difference[], l
   };
   const b = pats.map(bounds);
   // n applications cannot be more than the group has differences
-  const most = rw.repeats !== undefined ? group.length : 1;
+  const most = rw.repeats !== undefined ? size : 1;
   for (let n = 1; n <= most; n++) if (fits(b.map(([min, max]) => [min * n, max * n] as [number, number]))) return n;
   return 0;
 }
@@ -240,11 +266,21 @@ function deltaOf(p: EventPattern, what: unknown, key: unknown): boolean {
   return p.delta !== undefined && p.what !== undefined && p.key !== undefined && fieldMatches(p.what as FieldValue, what) && fieldMatches(p.key as FieldValue, key);
 }
 
+/** One rewrite's share of a group: [intent, rewrite, applications]. */
+type Hit = [number, number, number];
+
+/** Another way to explain a group no single rewrite explains (a composition, below). */
+type GroupFallback = (group: readonly Difference[], key: string) => Hit[] | null;
+
 /**
  * Classifies a list of differences (of one comparison) against a set of intents:
  * operation groups first, then final-state entries with the intents that happened.
  */
 export function explainDifferences(differences: readonly Difference[], intents: readonly Intent[], layer: LayerChoice = 'both'): Explanation {
+  return explainWith(differences, intents, layer);
+}
+
+function explainWith(differences: readonly Difference[], intents: readonly Intent[], layer: LayerChoice, fallback?: GroupFallback): Explanation {
   const groups = new Map<string, number[]>();
   differences.forEach((d, k) => {
     const g = groupKey(d);
@@ -252,25 +288,26 @@ export function explainDifferences(differences: readonly Difference[], intents: 
     if (list) list.push(k);
     else groups.set(g, [k]);
   });
-  const by = differences.map(() => -1);
   const finals: number[][] = [];
-  /** intent → rewrite → the differences it explained and how many applications (operations, or repeats) */
-  const used = new Map<number, Map<number, { ks: number[]; ops: number }>>();
+  /** the operation groups some rewrite (or a composition of two) accounts for */
+  const explained: { ks: number[]; hits: Hit[] }[] = [];
+  /** intent → rewrite → how many applications (operations, or repeats) */
+  const used = new Map<number, Map<number, number>>();
   for (const [g, ks] of groups) {
     if (g.startsWith('final\u0000')) {
       finals.push(ks);
       continue;
     }
-    const hit = explainGroup(ks.map((k) => differences[k]!), intents, layer);
-    if (!hit) continue;
-    const [i, r, n] = hit;
-    let m = used.get(i);
-    if (!m) used.set(i, (m = new Map()));
-    const u = m.get(r);
-    if (u) {
-      u.ks.push(...ks);
-      u.ops += n;
-    } else m.set(r, { ks: [...ks], ops: n });
+    const group = ks.map((k) => differences[k]!);
+    const one = explainGroup(group, intents, layer);
+    const hits = one ? [one] : (fallback?.(group, g) ?? null);
+    if (!hits) continue;
+    explained.push({ ks, hits });
+    for (const [i, r, n] of hits) {
+      let m = used.get(i);
+      if (!m) used.set(i, (m = new Map()));
+      m.set(r, (m.get(r) ?? 0) + n);
+    }
   }
   // final-state entries: patterns of the intents (and of their rewrites) that happened
   const active = [...used.keys()].sort((x, y) => x - y);
@@ -286,7 +323,7 @@ export function explainDifferences(differences: readonly Difference[], intents: 
       // a counter changes by the sum, over the rewrites that explained operations here, of
       // each one's `delta` times its applications (two refused removals, one in a zap and
       // one at teardown, leave two more leaves counted)
-      const hits = active.flatMap((a) => [...used.get(a)!].flatMap(([r, u]) => (intents[a]!.rewrites[r]!.final ?? []).filter((p) => deltaOf(p, change.what, change.key)).map((p) => ({ a, p, n: u.ops }))));
+      const hits = active.flatMap((a) => [...used.get(a)!].flatMap(([r, n]) => (intents[a]!.rewrites[r]!.final ?? []).filter((p) => deltaOf(p, change.what, change.key)).map((p) => ({ a, p, n }))));
       if (hits.length > 0 && hits.reduce((s, h) => s + h.p.delta! * h.n, 0) === change.by) {
         i = hits[0]!.a;
         for (const h of hits) deltaSeen.add(h.p);
@@ -297,20 +334,19 @@ export function explainDifferences(differences: readonly Difference[], intents: 
   // the final-state changes an intent (or one of its rewrites) declares must be seen
   const required = (p: EventPattern): boolean => p.optional === undefined;
   const seen = (p: EventPattern): boolean => (p.delta !== undefined ? deltaSeen.has(p) : differences.some((d, k) => finalBy[k]! >= 0 && patternMatches(p, d)));
+  const happened = ([i, r]: Hit): boolean => (intents[i]!.final ?? []).filter(required).every(seen) && (intents[i]!.rewrites[r]!.final ?? []).filter(required).every(seen);
+  const by: number[][] = differences.map(() => []);
   const credited = new Set<number>();
-  for (const i of active) {
-    const intentOk = (intents[i]!.final ?? []).filter(required).every(seen);
-    for (const [r, u] of used.get(i)!) {
-      if (!intentOk || !(intents[i]!.rewrites[r]!.final ?? []).filter(required).every(seen)) continue;
-      credited.add(i);
-      for (const k of u.ks) by[k] = i;
-    }
+  for (const { ks, hits } of explained) {
+    if (!hits.every(happened)) continue;
+    for (const [i] of hits) credited.add(i);
+    for (const k of ks) by[k] = hits.map(([i]) => i);
   }
   differences.forEach((_, k) => {
-    if (finalBy[k]! >= 0 && credited.has(finalBy[k]!)) by[k] = finalBy[k]!;
+    if (finalBy[k]! >= 0 && credited.has(finalBy[k]!)) by[k] = [finalBy[k]!];
   });
-  const out: ExplainedDifference[] = differences.map((d, k) => ({ ...d, intents: by[k]! >= 0 ? [intents[by[k]!]!.id] : [] }));
-  const unexplained = differences.filter((_, k) => by[k]! < 0);
+  const out: ExplainedDifference[] = differences.map((d, k) => ({ ...d, intents: by[k]!.map((i) => intents[i]!.id) }));
+  const unexplained = differences.filter((_, k) => by[k]!.length === 0);
   const verdict: Verdict = differences.length === 0 ? 'same' : unexplained.length === 0 ? 'intended' : 'unexpected';
   return { verdict, intents: [...credited].sort((x, y) => x - y).map((i) => intents[i]!.id), differences: out, unexplained };
 }
@@ -417,4 +453,172 @@ export function intentCoverage(
 /** The entries of a coverage list no trace witnesses. */
 export function coverageGaps(coverage: readonly CoverageEntry[]): CoverageEntry[] {
   return coverage.filter((c) => c.witnesses.length === 0);
+}
+
+/** Upper bound on the middles a composition tries for one group and one pair of rewrites. */
+const COMPOSE_LIMIT = 4096;
+
+/** Could `rw` change the count of `event` by `n` (one of its patterns or moves has that side)? */
+function canChange(rw: Rewrite, event: Record<string, unknown>, n: number, layer: LayerChoice): boolean {
+  if (n === 0) return true;
+  const d: Difference = { layer: layerOf(event.kind as string), side: n > 0 ? 'added' : 'removed', event: event as Difference['event'] };
+  if (layer !== 'both' && d.layer !== layer) return false;
+  if (rw.events.some((p) => patternMatches(p, d))) return true;
+  // a rename (a reorder is invisible in counts)
+  return (rw.moves ?? []).some((mv) => Object.keys(mv.to).length > 0 && mv.kind === event.kind && (n > 0 || Object.entries(mv.from).every(([f, v]) => fieldMatches(v, event[f]))));
+}
+
+/** One event's net change: added minus removed. */
+interface NetEntry {
+  event: Record<string, unknown>;
+  n: number;
+}
+
+/** Net change per event, keyed by the event. */
+function netChange(list: readonly Difference[]): Map<string, NetEntry> {
+  const m = new Map<string, NetEntry>();
+  for (const d of list) {
+    const key = keyOf(d.event);
+    let e = m.get(key);
+    if (!e) m.set(key, (e = { event: d.event as Record<string, unknown>, n: 0 }));
+    e.n += d.side === 'added' ? 1 : -1;
+  }
+  return m;
+}
+
+/**
+ * rewriteApplications for a net change (a composition's share of an operation): counts,
+ * not order, so a pure reorder is not required and a rename pairs as many as both sides
+ * have.
+ */
+function netApplications(rw: Rewrite, change: ReadonlyMap<string, NetEntry>, pats: readonly EventPattern[], cands: (key: string, d: Difference) => readonly number[]): number {
+  const left = new Map([...change].map(([k, e]) => [k, { ...e }]));
+  let moved = false;
+  for (const mv of rw.moves ?? []) {
+    if (Object.keys(mv.to).length === 0) continue; // a reorder: invisible in counts
+    let pairs = 0;
+    for (const e of left.values()) {
+      if (e.n >= 0 || e.event.kind !== mv.kind || !Object.entries(mv.from).every(([f, v]) => fieldMatches(v, e.event[f]))) continue;
+      const partner = left.get(keyOf({ ...e.event, ...mv.to }));
+      if (!partner || partner.n <= 0) continue;
+      const k = Math.min(-e.n, partner.n);
+      e.n += k;
+      partner.n -= k;
+      pairs += k;
+    }
+    if (pairs === 0 && mv.optional === undefined) return 0;
+    if (pairs > 0) moved = true;
+  }
+  const classes: CountedClass[] = [];
+  let size = 0;
+  for (const [key, { event, n }] of left) {
+    size += Math.abs(n);
+    if (n !== 0) classes.push({ n: Math.abs(n), cands: cands(key, { layer: layerOf(event.kind as string), side: n > 0 ? 'added' : 'removed', event: event as Difference['event'] }) });
+  }
+  return fitApplications(rw, pats, classes, moved, size);
+}
+
+/**
+ * Applications of `first` then `second` that account for an operation's change A → B,
+ * through a middle that is searched for: per event, the middle has as many of it as A,
+ * as the broken middle step, or as B. Events the two rewrites cannot tell apart (the
+ * same patterns match them, their counts have the same shape) choose alike and are
+ * counted together; events a rename moves stay apart (a rename pairs exact events).
+ * `whole` is the operation's net change A → B, `mid` its net change A → the broken
+ * middle. [first's applications, second's], or null.
+ */
+function composeRewrites(first: Rewrite, second: Rewrite, whole: ReadonlyMap<string, NetEntry>, mid: ReadonlyMap<string, NetEntry>, layer: LayerChoice): [number, number] | null {
+  const renamed = new Set([...(first.moves ?? []), ...(second.moves ?? [])].filter((mv) => Object.keys(mv.to).length > 0).map((mv) => mv.kind));
+  /** per unit: an event, and per choice of the middle (like A, like the broken step, like B) the two rewrites' changes */
+  const units = new Map<string, { event: Record<string, unknown>; choices: number[]; first: [number, number, number]; second: [number, number, number] }>();
+  for (const key of [...new Set([...whole.keys(), ...mid.keys()])].sort()) {
+    const event = (whole.get(key) ?? mid.get(key))!.event;
+    const d = whole.get(key)?.n ?? 0;
+    const m = mid.get(key)?.n ?? 0;
+    // the first rewrite's change when the middle is like A (none), like the broken step, or like B (all)
+    const v: [number, number, number] = [0, m, d];
+    // the broken step's count first: most of what it does is right
+    const choices = [1, 0, 2].filter((c) => (c === 1 || v[c] !== v[1]) && (c !== 2 || v[2] !== v[0]) && canChange(first, event, v[c]!, layer) && canChange(second, event, d - v[c]!, layer));
+    if (choices.length === 0) return null;
+    const matches = (rw: Rewrite): string => rw.events.map((p) => (patternMatches(p, { layer: layerOf(event.kind as string), side: p.side, event: event as Difference['event'] }) ? 1 : 0)).join('');
+    const unit = renamed.has(event.kind as string) ? key : `${matches(first)}|${matches(second)}|${choices.join('')}|${[m, d, d - m].map(Math.sign).join(',')}|${String(event.kind)}`;
+    const u = units.get(unit);
+    if (u) for (let c = 0; c < 3; c++) {
+      u.first[c]! += v[c]!;
+      u.second[c]! += d - v[c]!;
+    }
+    else units.set(unit, { event, choices, first: [...v], second: [d - v[0], d - v[1], d - v[2]] });
+  }
+  const list = [...units];
+  let combos = 1;
+  for (const [, u] of list) if ((combos *= u.choices.length) > COMPOSE_LIMIT) return null;
+  const [pats1, pats2] = [layerPatterns(first, layer), layerPatterns(second, layer)];
+  const memo = (pats: readonly EventPattern[]): ((key: string, d: Difference) => readonly number[]) => {
+    const seen = new Map<string, readonly number[]>();
+    return (key, d) => {
+      let c = seen.get(d.side + key);
+      if (!c) seen.set(d.side + key, (c = matchingPatterns(pats, d)));
+      return c;
+    };
+  };
+  const [cands1, cands2] = [memo(pats1), memo(pats2)];
+  for (let c = 0; c < combos; c++) {
+    const p1 = new Map<string, NetEntry>();
+    const p2 = new Map<string, NetEntry>();
+    let rest = c;
+    for (const [unit, u] of list) {
+      const pick = u.choices[rest % u.choices.length]!;
+      rest = Math.floor(rest / u.choices.length);
+      if (u.first[pick] !== 0) p1.set(unit, { event: u.event, n: u.first[pick]! });
+      if (u.second[pick] !== 0) p2.set(unit, { event: u.event, n: u.second[pick]! });
+    }
+    if (p1.size === 0 || p2.size === 0) continue; // one rewrite alone: not a composition
+    const n1 = netApplications(first, p1, pats1, cands1);
+    const n2 = n1 > 0 ? netApplications(second, p2, pats2, cands2) : 0;
+    if (n2 > 0) return [n1, n2];
+  }
+  return null;
+}
+
+/**
+ * Explains step A → step B across a middle step whose model is broken: an operation no
+ * single rewrite accounts for is explained when a rewrite of a step up to `mid` followed
+ * by one of a step after it does, through some correct middle (composeRewrites). Counts,
+ * not order: a composed operation's order is not checked, and a pure reorder of either
+ * rewrite is not required. The report uses it to tell "step N+1 only undoes step N's
+ * unexpected change" from a second defect; verdicts never compose.
+ * `differences` is A → B, `toMid` is A → the broken middle.
+ */
+export function explainThrough(steps: readonly HasManifest[], a: number, mid: number, b: number, differences: readonly Difference[], toMid: readonly Difference[], layer: LayerChoice = 'both'): Explanation {
+  const intents = intentsBetween(steps, a, b);
+  const midGroups = new Map<string, Difference[]>();
+  for (const d of toMid) {
+    const g = groupKey(d);
+    const list = midGroups.get(g);
+    if (list) list.push(d);
+    else midGroups.set(g, [d]);
+  }
+  const fallback: GroupFallback = (group, key) => {
+    const kind = opKind((group[0]!.event as Record<string, unknown>).op);
+    const whole = netChange(group);
+    const middle = netChange(midGroups.get(key) ?? []);
+    for (let i = 0; i < intents.length; i++) {
+      if (intents[i]!.step > mid) continue;
+      for (let r = 0; r < intents[i]!.rewrites.length; r++) {
+        const first = intents[i]!.rewrites[r]!;
+        if (!rewriteApplies(first, kind)) continue;
+        for (let j = 0; j < intents.length; j++) {
+          if (intents[j]!.step <= mid) continue;
+          for (let s = 0; s < intents[j]!.rewrites.length; s++) {
+            const second = intents[j]!.rewrites[s]!;
+            if (!rewriteApplies(second, kind)) continue;
+            const n = composeRewrites(first, second, whole, middle, layer);
+            if (n) return [[i, r, n[0]], [j, s, n[1]]];
+          }
+        }
+      }
+    }
+    return null;
+  };
+  return explainWith(differences, intents, layer, fallback);
 }

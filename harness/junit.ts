@@ -62,7 +62,8 @@ export function toJunit(r: CheckReport, opts: JunitOptions = {}): string {
     }
     const unexplained = x.differences.filter((d) => d.intents.length === 0).length;
     const missing = x.missing && x.missing.length > 0 ? `intended change missing: ${x.missing.join(', ')}` : '';
-    const message = x.error !== undefined ? `replay failed: ${x.error}` : unexplained > 0 ? `${unexplained} unexpected difference${unexplained === 1 ? '' : 's'} vs step ${pad2(x.base)}${missing ? '; ' + missing : ''}` : missing;
+    const undo = x.undoes !== undefined ? `only undoes step ${pad2(x.undoes)}'s unexpected change: ` : '';
+    const message = undo + (x.error !== undefined ? `replay failed: ${x.error}` : unexplained > 0 ? `${unexplained} unexpected difference${unexplained === 1 ? '' : 's'} vs step ${pad2(x.base)}${missing ? '; ' + missing : ''}` : missing);
     const body = x.differences.map((d) => formatDifference(d)).join('\n');
     out.push(head);
     out.push(`      <failure message="${xmlEscape(message)}" type="unexpected">${xmlEscape(body)}</failure>`);

@@ -28,7 +28,8 @@ export function toKtap(r: CheckReport): string {
       else if (x.verdict === 'intended') out.push(`    ok ${j + 1} ${name} # XFAIL ${description(x.intents.join(' '))}`);
       else {
         const unexplained = x.differences.filter((d) => d.intents.length === 0).length;
-        out.push(`    # ${description(x.error !== undefined ? `replay failed: ${x.error}` : `${unexplained} unexplained differences vs step ${pad2(x.base)}${x.missing?.length ? `; intended change missing: ${x.missing.join(' ')}` : ''}`)}`);
+        const undo = x.undoes !== undefined ? `only undoes step ${pad2(x.undoes)}'s unexpected change: ` : '';
+        out.push(`    # ${description(undo + (x.error !== undefined ? `replay failed: ${x.error}` : `${unexplained} unexplained differences vs step ${pad2(x.base)}${x.missing?.length ? `; intended change missing: ${x.missing.join(' ')}` : ''}`))}`);
         out.push(`    not ok ${j + 1} ${name}`);
       }
     });

@@ -122,6 +122,8 @@ export interface VerdictCell {
   trace: string;
   step: number;
   verdict: 'same' | 'intended' | 'unexpected';
+  /** An unexpected case that only undoes this step before's unexpected change. */
+  undoes?: number;
 }
 
 const MARK: Record<VerdictCell['verdict'], string> = { same: '.', intended: 'i', unexpected: 'X' };
@@ -133,6 +135,13 @@ function markOf(v: VerdictCell['verdict'], style: Style): string {
   return paint(m, 'red', style);
 }
 
+/** A cell of the verdict matrix: its verdict's mark, or `u` for a case that only undoes the step before. */
+function cellMark(c: VerdictCell, style: Style): string {
+  return c.undoes !== undefined && c.verdict === 'unexpected' ? paint(UNDO_MARK, 'yellow', style) : markOf(c.verdict, style);
+}
+
+const UNDO_MARK = 'u';
+
 /**
  * The verdict matrix: rows traces, columns steps, two characters per column (step
  * numbers written downwards in two header rows), split into blocks when the steps do
@@ -140,7 +149,7 @@ function markOf(v: VerdictCell['verdict'], style: Style): string {
  * are cut with "~".
  */
 export function formatVerdictMatrix(traces: readonly string[], steps: readonly number[], cells: readonly VerdictCell[], style: Style = { color: false }, width = 80): string {
-  const byKey = new Map(cells.map((c) => [`${c.trace}\u0000${c.step}`, c.verdict]));
+  const byKey = new Map(cells.map((c) => [`${c.trace}\u0000${c.step}`, c]));
   const longest = Math.max(5, ...traces.map((t) => t.length));
   const perBlockMax = Math.max(1, Math.floor((width - 21) / 2));
   const lines: string[] = [];
@@ -153,8 +162,8 @@ export function formatVerdictMatrix(traces: readonly string[], steps: readonly n
     for (const t of traces) {
       const name = t.length > nameW ? t.slice(0, nameW - 1) + '~' : t.padEnd(nameW);
       const row = block.map((s) => {
-        const v = byKey.get(`${t}\u0000${s}`);
-        return (v ? markOf(v, style) : ' ') + ' ';
+        const c = byKey.get(`${t}\u0000${s}`);
+        return (c ? cellMark(c, style) : ' ') + ' ';
       }).join('');
       lines.push(`${name} ${row}`.trimEnd());
     }
@@ -196,7 +205,8 @@ export function formatCheckText(r: CheckReport, style: Style = { color: false },
   out.push(`check: ${r.traces.length} trace${r.traces.length === 1 ? '' : 's'} x ${span}, each step against the step before it`);
   out.push('');
   out.push(formatVerdictMatrix(r.traces, r.steps.map((s) => s.step), r.results, style, width).trimEnd());
-  out.push(`legend: ${markOf('same', style)} same  ${markOf('intended', style)} intended  ${markOf('unexpected', style)} unexpected`);
+  const undone = r.results.some((x) => x.undoes !== undefined);
+  out.push(`legend: ${markOf('same', style)} same  ${markOf('intended', style)} intended  ${markOf('unexpected', style)} unexpected${undone ? `  ${paint(UNDO_MARK, 'yellow', style)} only undoes the step before` : ''}`);
 
   const bad = r.results.filter((x) => x.verdict === 'unexpected');
   if (bad.length > 0) {
@@ -205,7 +215,7 @@ export function formatCheckText(r: CheckReport, style: Style = { color: false },
     const detailed = new Map<number, number>();
     for (const x of bad) {
       if (x.undoes !== undefined && !full) {
-        out.push(`${markOf('unexpected', style)} ${x.trace}, step ${pad2(x.step)} vs ${pad2(x.base)}: only undoes step ${pad2(x.undoes)}'s unexpected change (above)`);
+        out.push(`${cellMark(x, style)} ${x.trace}, step ${pad2(x.step)} vs ${pad2(x.base)}: only undoes step ${pad2(x.undoes)}'s unexpected change (above)`);
         continue;
       }
       const unexplained = x.differences.filter((d) => d.intents.length === 0);
@@ -265,7 +275,9 @@ export function formatCheckText(r: CheckReport, style: Style = { color: false },
   out.push('');
   const verdict = r.exitCode === 0 ? paint('OK', 'green', style) : paint('FAIL', 'red', style);
   const gaps = r.coverageCounted ? `; ${r.gaps.length} coverage gap${r.gaps.length === 1 ? '' : 's'}` : '';
-  out.push(`${r.counts.same} same, ${r.counts.intended} intended, ${r.counts.unexpected} unexpected${gaps}: ${verdict}`);
+  const undoing = r.results.filter((x) => x.verdict === 'unexpected' && x.undoes !== undefined).length;
+  const of = undoing > 0 ? ` (${undoing} only undo${undoing === 1 ? 'es' : ''} the step before)` : '';
+  out.push(`${r.counts.same} same, ${r.counts.intended} intended, ${r.counts.unexpected} unexpected${of}${gaps}: ${verdict}`);
   return out.flatMap((l) => l.split('\n')).flatMap((l) => (visibleLength(l) > width ? wrapLine(stripAnsi(l), width) : [l])).join('\n') + '\n';
 }
 

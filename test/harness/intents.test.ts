@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Difference } from '../../harness/compare.ts';
-import { attributeRange, coverageGaps, explainDifferences, explainRange, intentCoverage, patternMatches, rewriteExplains } from '../../harness/intents.ts';
+import { attributeRange, coverageGaps, explainDifferences, explainRange, explainThrough, intentCoverage, patternMatches, rewriteExplains } from '../../harness/intents.ts';
 import { manifestProblems, validateManifest } from '../../src/manifest_rules.ts';
 import { ANY, type Intent, type StepManifest } from '../../src/step_types.ts';
 import { manifest } from './helpers.ts';
@@ -279,5 +279,68 @@ describe('rewrites that repeat within one operation', () => {
     const allOptional: Intent = { ...once, rewrites: [{ op: 'destroy', events: [{ side: 'added', kind: 'bug', site: 's', cond: 'c', optional: 'sometimes' }], repeats: 'why' }] };
     expect(manifestProblems(manifest(12, [allOptional]), 'f').join('\n')).toMatch(/repeats needs an event pattern that is not optional/);
     expect(manifestProblems(manifest(12, [repeating]), 'f')).toEqual([]);
+  });
+});
+
+describe('two steps rewriting one operation, composed through a broken middle step', () => {
+  // step 1 tears a table down (three BLOCKs, a TRACK, KVM_BUG_ON(shared) per child, the
+  // result turns to 0); step 2 drops the KVM_BUG_ON(shared)s and a later TDX_BUG_ON turns
+  // loud. The middle step's model is broken: it skips the TRACK and warns once more.
+  const block = (gpa: string): Difference => ev('added', { kind: 'seamcall', name: 'TDH.MEM.RANGE.BLOCK', gpa, status: 'TDX_SUCCESS' });
+  const track = ev('added', { kind: 'seamcall', name: 'TDH.MEM.TRACK', status: 'TDX_SUCCESS' });
+  const shared = ev('added', { kind: 'bug', site: 'handle_removed_pt', cond: 'shared', silent: true }, 'diagnostic');
+  const loud = ev('added', { kind: 'bug', site: 'tdx', cond: 'BLOCK', silent: false }, 'diagnostic');
+  const extraWarn = ev('added', { kind: 'warn', site: 'w', cond: 'x', silent: false }, 'diagnostic');
+  const zero = ev('added', { kind: 'result', name: 'probe_set_spte', value: '0' });
+  const eioGone = ev('removed', { kind: 'result', name: 'probe_set_spte', value: '-EIO' });
+  const teardown: Intent = {
+    id: 'v01-teardown', summary: 's', witnesses: ['t'],
+    rewrites: [{
+      op: 'probe_set_spte',
+      events: [
+        { side: 'added', kind: 'seamcall', name: 'TDH.MEM.RANGE.BLOCK', gpa: ANY('each child'), status: 'TDX_SUCCESS', count: 3 },
+        { side: 'added', kind: 'seamcall', name: 'TDH.MEM.TRACK', status: 'TDX_SUCCESS' },
+        { side: 'added', kind: 'bug', site: 'handle_removed_pt', cond: 'shared', count: 3 },
+        { side: 'removed', kind: 'result', name: 'probe_set_spte', value: '-EIO' },
+        { side: 'added', kind: 'result', name: 'probe_set_spte', value: '0' },
+      ],
+    }],
+  };
+  const noSharedBug: Intent = {
+    id: 'v02-no-shared-bug', summary: 's', witnesses: ['t'],
+    rewrites: [{
+      op: 'probe_set_spte',
+      events: [
+        { side: 'removed', kind: 'bug', site: 'handle_removed_pt', cond: 'shared', count: 3 },
+        { side: 'added', kind: 'bug', site: 'tdx', cond: 'BLOCK' },
+      ],
+    }],
+  };
+  const steps = [{ manifest: manifest(0) }, { manifest: manifest(1, [teardown]) }, { manifest: manifest(2, [noSharedBug]) }];
+  const blocks = [block('0x0'), block('0x1000'), block('0x2000')];
+  const whole = [...blocks, track, loud, eioGone, zero];
+  const brokenMiddle = [...blocks, shared, shared, shared, extraWarn, eioGone, zero];
+
+  it('one rewrite of each step in turn explains what neither explains alone', () => {
+    expect(explainRange(steps, 0, 2, whole).verdict).toBe('unexpected');
+    const r = explainThrough(steps, 0, 1, 2, whole, brokenMiddle);
+    expect(r.verdict).toBe('intended');
+    expect(r.intents).toEqual(['v01-teardown', 'v02-no-shared-bug']);
+    expect(r.differences.every((d) => d.intents.join() === 'v01-teardown,v02-no-shared-bug')).toBe(true);
+  });
+
+  it('a defect of the last step is not explained', () => {
+    for (const bad of [[...whole, extraWarn], whole.filter((d) => d !== track), [...whole, loud], whole.filter((d) => d !== blocks[0])]) {
+      expect(explainThrough(steps, 0, 1, 2, bad, brokenMiddle).verdict).toBe('unexpected');
+    }
+  });
+
+  it('the middle is searched among A, the broken step and B: with nothing known of it, the cancelled bugs are not invented', () => {
+    expect(explainThrough(steps, 0, 1, 2, whole, []).verdict).toBe('unexpected');
+  });
+
+  it('the rewrites compose in step order only', () => {
+    const swapped = [{ manifest: manifest(0) }, { manifest: manifest(1, [noSharedBug]) }, { manifest: manifest(2, [teardown]) }];
+    expect(explainThrough(swapped, 0, 1, 2, whole, brokenMiddle).verdict).toBe('unexpected');
   });
 });
