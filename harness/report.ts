@@ -72,14 +72,14 @@ export function wrapLine(line: string, width = 80, indent = '      '): string[] 
   return out;
 }
 
-/** Wraps every line of a text block to `width`. */
-/** A line of a unified diff (model code): kept as it is, since a patch must stay a patch. */
+/** A line of a unified diff (a model diff, or a real commit's). */
 const DIFF_LINE = /^(diff --git |index |new file|deleted file|--- |\+\+\+ |@@ |[ +-]|\\ No newline)/;
 
 /**
  * Any command's plain text fitted to `width` columns for a mail reply: each line longer
- * than that is wrapped between tokens, continued 4 columns deeper than it starts; the
- * lines of a model diff (from "diff --git" on) are left as they are.
+ * than that is wrapped between tokens, continued 4 columns deeper than it starts. Inside
+ * a diff (from "diff --git" on) a code line's continuation keeps its +/-/space column,
+ * so the sides stay readable (`show-step --patch` prints the model diff unwrapped).
  */
 export function fitText(text: string, width = 80): string {
   let inDiff = false;
@@ -88,13 +88,19 @@ export function fitText(text: string, width = 80): string {
     .flatMap((l) => {
       if (l.startsWith('diff --git ')) inDiff = true;
       else if (inDiff && !DIFF_LINE.test(l)) inDiff = false;
-      if (inDiff || visibleLength(l) <= width) return [l];
-      const lead = /^ */.exec(l)![0].length;
-      return wrapLine(stripAnsi(l), width, ' '.repeat(Math.min(lead + 4, 24)));
+      if (visibleLength(l) <= width) return [l];
+      const plain = stripAnsi(l);
+      if (inDiff && /^[ +-]/.test(plain) && !/^(--- |\+\+\+ )/.test(plain)) {
+        const lead = /^ */.exec(plain.slice(1))![0].length;
+        return wrapLine(plain.slice(1), width - 1, ' '.repeat(Math.min(lead + 4, 24))).map((c) => plain[0] + c);
+      }
+      const lead = /^ */.exec(plain)![0].length;
+      return wrapLine(plain, width, ' '.repeat(Math.min(lead + 4, 24)));
     })
     .join('\n');
 }
 
+/** Wraps every line of a text block to `width`. */
 export function wrapText(text: string, width = 80, indent = '      '): string {
   const lines = text.split('\n');
   return lines.flatMap((l) => wrapLine(l, width, indent)).join('\n');

@@ -79,6 +79,7 @@ interface ShowStepOptions {
   kernel?: string;
   range?: string;
   json?: boolean;
+  patch?: boolean;
 }
 
 function linkJson(link: TreeLink): Record<string, unknown> {
@@ -141,12 +142,18 @@ export function registerLinkCommands(program: Command, ctx: LinkCommandContext):
     .option('--kernel <path>', 'kernel git tree holding the real commit')
     .option('--range <A..B>', 'where to look for the commit (default: its mainline hash, else HEAD~200..HEAD)')
     .option('--json', 'print one JSON object')
+    .option('--patch', 'print only the model diff, exactly (long code lines unwrapped)')
     .action(async (rawN: string, opts: ShowStepOptions) => {
       const n = parseStepNumber(rawN, ctx.steps);
       if (opts.range !== undefined && !opts.kernel) throw new InputError('--range needs --kernel PATH');
+      if (opts.patch && (opts.json || opts.kernel)) throw new InputError('--patch prints the model diff alone: not with --json or --kernel');
       const cur = stepByNumber(ctx.steps, n)!;
       const prev = stepByNumber(ctx.steps, n - 1)!;
       const diff = modelDiff(prev.dir, cur.dir);
+      if (opts.patch) {
+        ctx.out(diff);
+        return;
+      }
       let real: { hash: string; how: string; show: string; functions: string[] } | null = null;
       if (opts.kernel) {
         const found = await findStepCommit(opts.kernel, ctx.steps, n, opts.range);

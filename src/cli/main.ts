@@ -74,7 +74,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   }
   // every command's plain text fits 80 columns (one renderer: harness/report.ts fitText);
   // machine-readable output is left alone
-  const machine = argv.some((a) => a === '--json' || a === '--ktap') || argv.find((a) => !a.startsWith('-')) === 'schema';
+  const machine = argv.some((a) => a === '--json' || a === '--ktap' || a === '--patch') || argv.find((a) => !a.startsWith('-')) === 'schema';
   const write = machine ? out : (s: string) => out(fitText(s));
   registerCommands(program, { steps, out: write, setExit: (c) => (code = c), realFolders: true });
   if (argv.length === 0) {
