@@ -141,6 +141,95 @@ function lcsParts(ma: readonly number[], mb: readonly number[]): { count: number
   return parts;
 }
 
+/** A stretch of a diff: `count` items removed, added, or common (neither). */
+type Part = { count?: number; value?: unknown[]; added: boolean; removed: boolean };
+
+/** How deep anchoredParts recurses into the stretches between its anchors. */
+const ANCHOR_DEPTH = 4;
+
+/**
+ * A diff for arrays too different for Myers' bound (patience diff): the items that occur
+ * exactly once on each side and keep their order (the longest increasing run of them)
+ * anchor the alignment; each stretch between two anchors is diffed again, exactly when
+ * it is small, else by its own anchors (`depth` levels), else as all removed and all
+ * added. Always a valid edit script, not always a shortest one (a retry loop cut by the
+ * livelock bound: every pass has a page of its own to anchor on). Null: nothing to
+ * anchor on.
+ */
+function anchoredParts(ma: readonly number[], mb: readonly number[], depth: number): Part[] | null {
+  const parts: Part[] = [];
+  const push = (count: number, added: boolean, removed: boolean): void => {
+    if (count === 0) return;
+    const last = parts[parts.length - 1];
+    if (last && last.added === added && last.removed === removed) last.count! += count;
+    else parts.push({ count, added, removed });
+  };
+  const stretch = (a0: number, a1: number, b0: number, b1: number): void => {
+    // common ends first
+    while (a0 < a1 && b0 < b1 && ma[a0] === mb[b0]) {
+      push(1, false, false);
+      a0++;
+      b0++;
+    }
+    let tail = 0;
+    while (a0 < a1 - tail && b0 < b1 - tail && ma[a1 - 1 - tail] === mb[b1 - 1 - tail]) tail++;
+    const n = a1 - tail - a0;
+    const m = b1 - tail - b0;
+    if (n === 0 || m === 0 || n * m > LCS_MAX_CELLS) {
+      const inner = n > 0 && m > 0 && depth > 1 ? anchoredParts(ma.slice(a0, a0 + n), mb.slice(b0, b0 + m), depth - 1) : null;
+      if (inner) for (const p of inner) push(p.count!, p.added, p.removed);
+      else {
+        push(n, false, true);
+        push(m, true, false);
+      }
+    } else for (const p of lcsParts(ma.slice(a0, a0 + n), mb.slice(b0, b0 + m))) push(p.count, p.added, p.removed);
+    push(tail, false, false);
+  };
+  // the items each side has once, in a's order, with their place in b
+  const seen = new Map<number, { a: number; b: number; na: number; nb: number }>();
+  ma.forEach((id, i) => {
+    const e = seen.get(id);
+    if (e) e.na++;
+    else seen.set(id, { a: i, b: -1, na: 1, nb: 0 });
+  });
+  mb.forEach((id, j) => {
+    const e = seen.get(id);
+    if (e) {
+      e.nb++;
+      e.b = j;
+    }
+  });
+  const unique = [...seen.values()].filter((e) => e.na === 1 && e.nb === 1).sort((x, y) => x.a - y.a);
+  // the longest run of them increasing in b too (patience sorting)
+  const tops: number[] = [];
+  const back = new Int32Array(unique.length).fill(-1);
+  unique.forEach((e, k) => {
+    let lo = 0;
+    let hi = tops.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (unique[tops[mid]!]!.b < e.b) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0) back[k] = tops[lo - 1]!;
+    tops[lo] = k;
+  });
+  const anchors: { a: number; b: number }[] = [];
+  for (let k = tops.length > 0 ? tops[tops.length - 1]! : -1; k >= 0; k = back[k]!) anchors.push(unique[k]!);
+  if (anchors.length === 0) return null;
+  anchors.reverse();
+  let a = 0;
+  let b = 0;
+  for (const x of anchors) {
+    stretch(a, x.a, b, x.b);
+    push(1, false, false);
+    a = x.a + 1;
+    b = x.b + 1;
+  }
+  stretch(a, ma.length, b, mb.length);
+  return parts;
+}
+
 /** Structural equality of two events (or entries): same fields in the same order, equal values. */
 export function sameValue(x: unknown, y: unknown): boolean {
   if (x === y) return true;
@@ -242,12 +331,18 @@ export function diffKeyed<T>(
   const mb = kb.map(intern);
   const n = ma.length;
   const m = mb.length;
-  let parts: { count?: number; value?: unknown[]; added: boolean; removed: boolean }[] | undefined;
+  let parts: Part[] | undefined;
+  let approximate = false;
   if (n === 0 || m === 0) parts = [{ count: n, removed: true, added: false }, { count: m, removed: false, added: true }];
   else if (n * m <= (n + m) * Math.abs(n - m) && n * m <= LCS_MAX_CELLS) parts = lcsParts(ma, mb);
   else {
     const maxEditLength = opts.maxEditLength ?? Math.max(100, Math.min(DEFAULT_MAX_EDIT, Math.floor(DIFF_WORK / (n + m))));
     parts = diffArrays(ma, mb, { maxEditLength, ...(opts.timeout !== undefined ? { timeout: opts.timeout } : {}) });
+    if (!parts) {
+      // Myers' bound was hit: align on the events each side has once
+      parts = anchoredParts(ma, mb, ANCHOR_DEPTH) ?? undefined;
+      approximate = true;
+    }
   }
   if (parts) {
     let ia = pre;
@@ -261,7 +356,7 @@ export function diffKeyed<T>(
         ib += n;
       }
     }
-    return { changes, approximate: false };
+    return { changes, approximate };
   }
   // jsdiff gave up: report everything between the common prefix and suffix
   for (let i = pre; i < a.length - suf; i++) changes.push({ side: 'removed', item: a[i]! });

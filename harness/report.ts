@@ -254,6 +254,12 @@ export function formatCheckText(r: CheckReport, style: Style = { color: false },
     for (const x of good) out.push(`${markOf('intended', style)} ${x.trace}, step ${pad2(x.step)}: ${x.intents.join(', ')}`);
   }
 
+  const rough = r.results.filter((x) => x.approximate);
+  if (rough.length > 0) {
+    out.push('');
+    out.push(`${paint('Aligned approximately:', 'bold', style)} these runs were too long and too different for a shortest diff; they were aligned on the events each has once (a valid diff, maybe not the shortest): ${rough.map((x) => `${x.trace} step ${pad2(x.step)}`).join(', ')}`);
+  }
+
   const impossible = new Map<string, Set<string>>();
   for (const x of r.results) for (const why of x.outsideContract ?? []) {
     const set = impossible.get(x.trace) ?? new Set<string>();

@@ -191,6 +191,17 @@ describe('bad input: one line on stderr, exit 2', () => {
     expect(l.out).toContain('note: 2 schedule entries named a thread that had already finished: skipped');
   });
 
+  it('a retry loop that spins to the livelock bound on two steps is compared pass by pass, not called unexpected', async () => {
+    // SEPT.ADD busy forever: each step retries the fault until the bound; step 15 renames
+    // the frees of each pass. Too long for a shortest diff: anchored on each pass's pages
+    const spin = join(tmp, 'spin.trace.json');
+    writeFileSync(spin, JSON.stringify({ name: 'spin', threads: [{ name: 'vcpu0', ops: [{ op: 'inject_busy', seamcall: 'TDH.MEM.SEPT.ADD', count: 100_000 }, { op: 'fault', vcpu: 0, gpa: '0x1000' }] }] }));
+    const r = await runMain(['check', spin, '--from', '15', '--to', '15']);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out.replace(/\n {6}/g, ' ')).toContain('Aligned approximately: these runs were too long and too different for a shortest diff');
+    expect(r.out).toMatch(/0 same, 1 intended, 0 unexpected/);
+  });
+
   it('a JSON syntax error says where: line and column', async () => {
     expect((await runMain(['replay', syntax])).err).toBe(`tdx-difftest: ${syntax}: not valid JSON at line 2, column 15\n`);
   });

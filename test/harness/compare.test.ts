@@ -76,17 +76,28 @@ describe('compareObservations', () => {
     expect(finalEvents(obs([]).final).some((e) => e.what === 'end')).toBe(true);
   });
 
-  it('falls back to prefix/suffix trimming when jsdiff gives up, and says so', () => {
+  it('when jsdiff gives up: anchors on what each side has once, else prefix/suffix trimming, and says so', () => {
     const a = Array.from({ length: 50 }, (_, i) => `a${i}`);
     const b = Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? `a${i}` : `b${i}`));
     const exact = diffKeyed(a, b, (x) => x);
     expect(exact.approximate).toBe(false);
     expect(exact.changes).toHaveLength(50);
-    const rough = diffKeyed(a, b, (x) => x, { maxEditLength: 3 });
+    const anchored = diffKeyed(a, b, (x) => x, { maxEditLength: 3 });
+    expect(anchored.approximate).toBe(true);
+    // every a2k is unique on both sides: the odd ones are exactly what changed
+    expect(anchored.changes.filter((c) => c.side === 'removed').map((c) => c.item)).toEqual(a.filter((_, i) => i % 2 === 1));
+    expect(anchored.changes.filter((c) => c.side === 'added').map((c) => c.item)).toEqual(b.filter((_, i) => i % 2 === 1));
+    // nothing unique to anchor on: all between the common prefix and suffix
+    const x = ['p', ...Array.from({ length: 40 }, (_, i) => (i % 2 ? 'x' : 'y')), 's'];
+    const y = ['p', ...Array.from({ length: 40 }, (_, i) => (i % 3 ? 'x' : 'y')), 's'];
+    const rough = diffKeyed(x, y, (v) => v, { maxEditLength: 3 });
     expect(rough.approximate).toBe(true);
-    // a1..a49 removed, b1..b49 added: still only what differs between prefix and suffix
-    expect(rough.changes.filter((c) => c.side === 'removed').map((c) => c.item)).toEqual(a.slice(1));
-    expect(rough.changes.filter((c) => c.side === 'added').map((c) => c.item)).toEqual(b.slice(1));
+    let pre = 0;
+    while (x[pre] === y[pre]) pre++;
+    let suf = 0;
+    while (x[x.length - 1 - suf] === y[y.length - 1 - suf]) suf++;
+    expect(rough.changes.filter((c) => c.side === 'removed').map((c) => c.item)).toEqual(x.slice(pre, x.length - suf));
+    expect(rough.changes.filter((c) => c.side === 'added').map((c) => c.item)).toEqual(y.slice(pre, y.length - suf));
     const c = compare(obs(a.map((v) => result(v))), obs(b.map((v) => result(v))), { maxEditLength: 3 });
     expect(c.approximate).toBe(true);
   });
@@ -127,5 +138,37 @@ describe('diffKeyed is a minimal diff whichever algorithm aligns the middle', ()
   });
   it('similar lengths (jsdiff)', () => {
     fc.assert(fc.property(fc.array(fc.constantFrom('a', 'b', 'c'), { maxLength: 40 }), fc.array(fc.constantFrom('a', 'b', 'c'), { maxLength: 40 }), (x, y) => check(x, y)), { numRuns: 200 });
+  });
+});
+
+describe('beyond Myers\' bound, an anchored diff (patience) is still a valid edit script', () => {
+  const script = (sa: string[], sb: string[], maxEditLength: number) => {
+    const a = sa.map((k, i) => ({ k, i }));
+    const b = sb.map((k, i) => ({ k, i }));
+    const r = diffKeyed(a, b, (x) => x.k, { maxEditLength });
+    const removed = new Set(r.changes.filter((c) => c.side === 'removed').map((c) => c.item));
+    const added = new Set(r.changes.filter((c) => c.side === 'added').map((c) => c.item));
+    return { ...r, keptA: a.filter((x) => !removed.has(x)).map((x) => x.k), keptB: b.filter((x) => !added.has(x)).map((x) => x.k) };
+  };
+
+  it('what it keeps is the same on both sides, for any arrays', () => {
+    const word = fc.constantFrom('a', 'b', 'c', 'u1', 'u2', 'u3', 'u4', 'u5');
+    fc.assert(fc.property(fc.array(word, { maxLength: 60 }), fc.array(word, { maxLength: 60 }), (x, y) => {
+      const r = script(x, y, 1);
+      expect(r.keptA).toEqual(r.keptB);
+    }), { numRuns: 300 });
+  });
+
+  it('a retry loop cut by the livelock bound aligns pass by pass on its own pages', () => {
+    // 12,500 passes of (tracepoint, SEAMCALL on page #k, two frees of page #k); the later
+    // step renames both frees' site: 50,000 differences, each a rename, nothing else
+    const pass = (k: number, site: string): string[] => ['tp', `add #${k}`, `free ${site} ext #${k}`, `free ${site} spt #${k}`];
+    const before = Array.from({ length: 12_500 }, (_, k) => pass(k, 'old')).flat();
+    const after = Array.from({ length: 12_500 }, (_, k) => pass(k, 'new')).flat();
+    const r = script(before, after, 100);
+    expect(r.approximate).toBe(true);
+    expect(r.keptA).toEqual(r.keptB);
+    expect(r.changes).toHaveLength(50_000);
+    expect(r.changes.every((c) => c.item.k.startsWith('free '))).toBe(true);
   });
 });
