@@ -15,6 +15,7 @@ import { replay } from '../harness/replay.ts';
 import { loadCorpus } from '../harness/trace.ts';
 import { exploreRandom } from '../harness/explore.ts';
 import { exploreExhaustive } from '../harness/exhaustive.ts';
+import { exploreRandomOnWorkers } from '../harness/random_pool.ts';
 import { exhaustivePartOnWorkers } from '../harness/exhaustive_pool.ts';
 import { concurrentTraces, stepOutcomes } from '../harness/interleavings.ts';
 
@@ -70,6 +71,13 @@ async function randomSection(): Promise<void> {
   const t = await interleaved(3, [() => exploreRandom(STEPS, { seed: 1, runs })]);
   const s = median(t[0]!);
   console.log(`random: ${runs} traces × ${STEPS.length} steps in ${s.toFixed(2)} s (median of 3): ${fmt((runs * STEPS.length) / s)} trace-steps/s, ${fmt(runs / s, 1)} traces/s`);
+  // on two threads (worker start-up included: no warm-up), A B then B A
+  const more = 400;
+  const [one, two] = await interleaved(2, [
+    () => exploreRandomOnWorkers(STEPS, { seed: 1, runs: more }, 1),
+    () => exploreRandomOnWorkers(STEPS, { seed: 1, runs: more }, 2),
+  ], false);
+  console.log(`  ${more} traces, 1 thread ${median(one!).toFixed(1)} s, 2 threads ${median(two!).toFixed(1)} s (means of 2, A B B A): ${(median(one!) / median(two!)).toFixed(2)}x, ${fmt(more / median(two!), 1)} traces/s on 2 threads`);
 }
 
 async function exhaustiveSection(): Promise<void> {

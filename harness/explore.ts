@@ -89,8 +89,8 @@ function rangeArgs(opts: { from?: number; to?: number }): string {
   return `${opts.from !== undefined ? ` --from ${opts.from}` : ''}${opts.to !== undefined ? ` --to ${opts.to}` : ''}`;
 }
 
-function foundBy(details: { numRuns: number; counterexamplePath: string | null; numShrinks: number }, command: string): FoundBy {
-  return { run: details.numRuns, path: details.counterexamplePath ?? '', shrinks: details.numShrinks, command };
+function foundBy(details: { numRuns: number; counterexamplePath: string | null; numShrinks: number }, command: string, run = details.numRuns): FoundBy {
+  return { run, path: details.counterexamplePath ?? '', shrinks: details.numShrinks, command };
 }
 
 function unexpectedOf(trace: Trace, steps: readonly StepModel[], from?: number, to?: number): CheckResult[] {
@@ -99,17 +99,26 @@ function unexpectedOf(trace: Trace, steps: readonly StepModel[], from?: number, 
 
 const toJson = traceFileJson;
 
-/** Random traces against the series; the first failure, shrunk, or null. */
-export function exploreRandom(steps: readonly StepModel[], opts: { seed: number; runs: number; from?: number; to?: number; onRun?: () => void }): Counterexample | null {
-  const details = fc.check(
-    fc.property(traceArb(), (t) => {
-      opts.onRun?.();
-      return unexpectedOf(t, steps, opts.from, opts.to).length === 0;
-    }),
-    { seed: opts.seed, numRuns: opts.runs, endOnFailure: false },
-  );
+export interface RandomOptions {
+  seed: number;
+  runs: number;
+  from?: number;
+  to?: number;
+  /** Called for each trace tried, shrinking included (progress). */
+  onRun?: () => void;
+}
+
+function randomProperty(steps: readonly StepModel[], opts: RandomOptions) {
+  return fc.property(traceArb(), (t) => {
+    opts.onRun?.();
+    return unexpectedOf(t, steps, opts.from, opts.to).length === 0;
+  });
+}
+
+/** The counterexample of fast-check's details of a failure first seen at run `run` (1-based). */
+function randomCounterexample(steps: readonly StepModel[], opts: RandomOptions, details: fc.RunDetails<[Trace]>, run: number): Counterexample | null {
   if (!details.failed || !details.counterexample) return null;
-  const found = foundBy(details, `tdx-difftest explore --seed ${opts.seed} --runs ${opts.runs}${rangeArgs(opts)}`);
+  const found = foundBy(details, `tdx-difftest explore --seed ${opts.seed} --runs ${opts.runs}${rangeArgs(opts)}`, run);
   // named after how it was found, so that two of them can be checked together
   const trace: Trace = {
     ...details.counterexample[0],
@@ -117,6 +126,35 @@ export function exploreRandom(steps: readonly StepModel[], opts: { seed: number;
     description: `found by \`${found.command}\` (run ${found.run}, fast-check path ${found.path}, shrunk ${found.shrinks} times)`,
   };
   return { seed: opts.seed, trace, json: toJson(trace), unexpected: unexpectedOf(trace, steps, opts.from, opts.to), found };
+}
+
+/** Random traces against the series; the first failure, shrunk, or null. */
+export function exploreRandom(steps: readonly StepModel[], opts: RandomOptions): Counterexample | null {
+  const details = fc.check(randomProperty(steps, opts), { seed: opts.seed, numRuns: opts.runs, endOnFailure: false });
+  return randomCounterexample(steps, opts, details, details.numRuns);
+}
+
+/**
+ * The traces exploreRandom tries as runs `start` … `start + count - 1` (0-based), made
+ * without making the ones before (fast-check's sample from a path), so that threads can
+ * each make and check their own.
+ */
+export function randomTraces(seed: number, start: number, count: number): Trace[] {
+  return fc.sample(traceArb(), { seed, numRuns: count, ...(start > 0 ? { path: String(start) } : {}) });
+}
+
+/** The index of the first of `traces` with an unexpected verdict, or -1. */
+export function firstUnexpected(traces: readonly Trace[], steps: readonly StepModel[], from?: number, to?: number): number {
+  return traces.findIndex((t) => unexpectedOf(t, steps, from, to).length > 0);
+}
+
+/**
+ * What exploreRandom returns when run `index` (0-based) is its first failure: that run
+ * again, shrunk as exploreRandom shrinks it (fast-check's replay path).
+ */
+export function counterexampleAt(steps: readonly StepModel[], opts: RandomOptions, index: number): Counterexample | null {
+  const details = fc.check(randomProperty(steps, opts), { seed: opts.seed, numRuns: opts.runs, endOnFailure: false, path: String(index) });
+  return randomCounterexample(steps, opts, details, index + 1);
 }
 
 /** What a schedule broke on one step that the unscheduled run of the same step does not show. */

@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InputError } from './errors.ts';
 import type { CliContext } from './commands.ts';
-import { exploreInterleavings, exploreRandom, type Counterexample } from '../../harness/explore.ts';
+import { exploreInterleavings, type Counterexample } from '../../harness/explore.ts';
+import { exploreRandomOnWorkers } from '../../harness/random_pool.ts';
 import { parseJsonWith, readInputFile, resolveTrace, traceFileJson } from '../../harness/trace.ts';
 import { formatDifference } from '../../harness/report.ts';
 import { progress } from './harness_commands.ts';
@@ -172,7 +173,7 @@ export function registerExploreCommand(program: Command, ctx: CliContext): void 
     .option('--from <n>', 'first step to check')
     .option('--to <n>', 'last step to check')
     .option('--out <file>', 'write the counterexample trace here')
-    .option('--workers <n>', 'with --exhaustive: worker threads (default 1: this thread)')
+    .option('--workers <n>', 'with random traces or --exhaustive: threads, this one included (default 1); the result is the same with any number')
     .option('--shard <i/n>', 'with --exhaustive: this machine\'s share of a run split across N machines (merge the --json outputs with `explore merge`)')
     .option('--json', 'with --exhaustive: print this shard\'s part as JSON (schema exhaustive-part), for `explore merge`')
     .option('--time-budget <seconds>', 'with --exhaustive: stop starting new work after this long and report what was covered')
@@ -186,7 +187,10 @@ export function registerExploreCommand(program: Command, ctx: CliContext): void 
         await exhaustiveCommand(ctx, opts.exhaustive, opts);
         return;
       }
-      for (const o of ['workers', 'shard', 'json', 'timeBudget'] as const) if (opts[o] !== undefined) throw new InputError(`--${o === 'timeBudget' ? 'time-budget' : o} goes with --exhaustive`);
+      for (const o of ['shard', 'json', 'timeBudget'] as const) if (opts[o] !== undefined) throw new InputError(`--${o === 'timeBudget' ? 'time-budget' : o} goes with --exhaustive`);
+      if (opts.workers !== undefined && opts.interleave) throw new InputError('--workers goes with random traces or --exhaustive, not --interleave');
+      const workers = opts.workers !== undefined ? parseCount(opts.workers, '--workers') : 1;
+      if (workers < 1 || workers > MAX_WORKERS) throw new InputError(`--workers must be from 1 to ${MAX_WORKERS}, got ${workers}`);
       const seed = opts.seed !== undefined ? parseCount(opts.seed, '--seed') : Date.now() % 2 ** 31;
       // a long CI burn-in sets the count in its environment, not on every command line
       const runs = opts.runs !== undefined ? parseCount(opts.runs, '--runs') : process.env[RUNS_ENV] !== undefined ? parseCount(process.env[RUNS_ENV]!, RUNS_ENV) : 100;
@@ -216,7 +220,7 @@ export function registerExploreCommand(program: Command, ctx: CliContext): void 
         json = race.json;
         name = race.trace.name;
       } else {
-        const found: Counterexample | null = exploreRandom(ctx.steps, { seed, runs, ...range, onRun });
+        const found: Counterexample | null = await exploreRandomOnWorkers(ctx.steps, { seed, runs, ...range, onRun }, ctx.realFolders ? workers : 1);
         bar.end();
         if (!found) {
           ctx.out('no counterexample: every difference was explained by the steps\' intents\n');

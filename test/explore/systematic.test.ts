@@ -7,6 +7,8 @@ import { STEPS } from '../../versions/index.ts';
 import { runCheck } from '../../harness/check.ts';
 import { exhaustivePart, exhaustiveTrace, exploreExhaustive, mergeExhaustive } from '../../harness/exhaustive.ts';
 import { exhaustivePartOnWorkers } from '../../harness/exhaustive_pool.ts';
+import { exploreRandom } from '../../harness/explore.ts';
+import { exploreRandomOnWorkers } from '../../harness/random_pool.ts';
 import { concurrentTraces, exploreInterleavingSets, outcomeOf, stepOutcomes } from '../../harness/interleavings.ts';
 import { replay } from '../../harness/replay.ts';
 import { loadCorpus, parseTrace, resolveTrace, traceFileJson } from '../../harness/trace.ts';
@@ -61,6 +63,17 @@ describe('a sequential bug the corpus misses', () => {
     const back = parseTrace(traceFileJson(first), 'written');
     expect(runCheck({ traces: [back], steps, from: 15, to: 15, coverage: false }).exitCode).toBe(1);
     expect(runCheck({ traces: [back], steps: STEPS, from: 15, to: 15, coverage: false }).exitCode).toBe(0);
+
+    // random traces find it too, and on two threads give byte for byte the one-thread
+    // result: the same first failing run (seed 3: run 18, past the first chunk), shrunk alike
+    for (const seed of [1, 3]) {
+      const one = exploreRandom(steps, { seed, runs: 300, from: 15, to: 15 });
+      expect(one, `seed ${seed}`).not.toBeNull();
+      const two = await exploreRandomOnWorkers(steps, { seed, runs: 300, from: 15, to: 15 }, 2);
+      expect(two?.json).toBe(one!.json);
+      expect(two?.found).toEqual(one!.found);
+      if (seed === 3) expect(one!.found.run).toBeGreaterThan(16);
+    }
   }, HOOK);
 });
 

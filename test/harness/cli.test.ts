@@ -152,7 +152,7 @@ describe('bad input: one line on stderr, exit 2', () => {
     ['explore --exhaustive 7', ['explore', '--exhaustive', '7']],
     ['explore --shard 3/2', ['explore', '--exhaustive', '1', '--shard', '3/2']],
     ['explore --workers 0', ['explore', '--exhaustive', '1', '--workers', '0']],
-    ['explore --workers without --exhaustive', ['explore', '--workers', '2']],
+    ['explore --workers with --interleave', ['explore', '--workers', '2', '--interleave', 'concurrent-faults-same-gfn']],
     ['explore --interleavings of a one-thread trace', ['explore', '--interleavings', 'private-fault']],
     ['explore --preemptions 9', ['explore', '--interleavings', '--preemptions', '9']],
     ['explore merge of a file that is no part', ['explore', 'merge', bad]],
@@ -351,6 +351,16 @@ describe('explore run count from the environment', () => {
       delete process.env.TDX_DIFFTEST_EXPLORE_RUNS;
     }
   });
+
+  it('--workers 2 prints what one thread prints', async () => {
+    const argv = ['explore', '--seed', '4', '--runs', '40', '--from', '14', '--to', '15'];
+    const one = await runMain(argv);
+    const two = await runMain([...argv, '--workers', '2']);
+    expect(one.code).toBe(0);
+    expect(two.code).toBe(0);
+    expect(two.out).toBe(one.out);
+    expect(one.out).toContain('no counterexample');
+  }, 120_000);
 });
 
 describe('every command in plain text fits 80 columns (one renderer)', () => {
