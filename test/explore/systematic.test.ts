@@ -121,17 +121,19 @@ describe('explore --interleavings', () => {
   }, HOOK);
 
   it('finds a race-only bug the corpus misses, as a pinned trace that check fails', async () => {
+    // (a lost cmpxchg reported as success was the bug here until the link race this
+    // search found joined the corpus, which now catches it: concurrent-faults-same-gfn-link-race)
     const broken = await makeBroken({
-      name: 'race-lost-cmpxchg-succeeds-15',
+      name: 'race-frozen-upper-entry-15',
       step: 15,
       file: 'tdp_mmu.ts',
-      find: '  if (!ok) return -EBUSY;\n  return 0;\n}',
-      replace: '  return 0;\n}',
-      why: 'an atomic SPTE update that loses the race reports success',
+      find: 'if (is_frozen_spte(iter.old_spte)) break walk;',
+      replace: 'if (is_frozen_spte(iter.old_spte) && iter.level === fault.goal_level) break walk;',
+      why: 'a fault backs off from a FROZEN entry only at the goal level: above it, it links its own table over another fault\'s frozen one',
     });
     const steps = withBroken(broken);
     expect(runCheck({ traces: loadCorpus(), steps, from: 15, to: 15 }).exitCode).toBe(0);
-    const r = exploreInterleavingSets([resolveTrace('concurrent-faults-neighbour-gfns')], steps, { from: 15, to: 15 });
+    const r = exploreInterleavingSets([resolveTrace('concurrent-faults-same-gfn')], steps, { from: 15, to: 15 });
     const appears = r.findings.filter((f) => f.change === 'appears' && f.step === 15);
     expect(appears.length).toBeGreaterThan(0);
     // the fewest deviations reach it; the written trace is one check reads and fails
