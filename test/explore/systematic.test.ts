@@ -132,7 +132,10 @@ describe('explore --interleavings', () => {
       why: 'a fault backs off from a FROZEN entry only at the goal level: above it, it links its own table over another fault\'s frozen one',
     });
     const steps = withBroken(broken);
-    expect(runCheck({ traces: loadCorpus(), steps, from: 15, to: 15 }).exitCode).toBe(0);
+    // the corpus catches it only through the trace this search contributed
+    const found = 'concurrent-faults-same-gfn-frozen-table';
+    expect(runCheck({ traces: loadCorpus(), steps, from: 15, to: 15 }).exitCode).toBe(1);
+    expect(runCheck({ traces: loadCorpus().filter((t) => t.name !== found), steps, from: 15, to: 15 }).exitCode).toBe(0);
     const r = exploreInterleavingSets([resolveTrace('concurrent-faults-same-gfn')], steps, { from: 15, to: 15 });
     const appears = r.findings.filter((f) => f.change === 'appears' && f.step === 15);
     expect(appears.length).toBeGreaterThan(0);
