@@ -5,12 +5,11 @@
 import Tinypool from 'tinypool';
 import type { StepModel } from '../versions/index.ts';
 import { stepPairs } from './check.ts';
+import { dealInOrder } from './deal.ts';
 import { exhaustiveRun, LevelExpander, type ChildRecord, type ExhaustiveOptions, type ExhaustivePart } from './exhaustive.ts';
 
 /** Chunks per worker and level: small enough to balance, large enough to amortise a task. */
 const CHUNKS_PER_THREAD = 16;
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * A part of the exhaustive run on `threads` threads (1: this one only). With more, the
@@ -34,32 +33,20 @@ export async function exhaustivePartOnWorkers(steps: readonly StepModel[], opts:
       async (prefixes, d, check) => {
         if (!pool) return inThread(prefixes, d, check);
         const late = (): boolean => opts.deadline !== undefined && Date.now() > opts.deadline;
-        // workers take chunks, two at a time each so that one is queued while the other
-        // runs (this thread hands them out only between its own prefixes); this thread
-        // takes one prefix at a time
+        // workers take chunks, this thread one prefix at a time
         const size = Math.max(1, Math.ceil(prefixes.length / (workers * CHUNKS_PER_THREAD)));
         const out: (ChildRecord[] | undefined)[] = new Array(prefixes.length);
-        let next = 0;
-        const take = (n: number): [number, number] | null => {
-          if (next >= prefixes.length || late()) return null;
-          const at = next;
-          next = Math.min(prefixes.length, next + n);
-          return [at, next];
-        };
-        const worker = async (): Promise<void> => {
-          for (let r = take(size); r !== null; r = take(size)) {
-            const [a, b] = r;
+        await dealInOrder(
+          prefixes.length,
+          workers,
+          size,
+          late,
+          async (a, b) => {
             const got = (await pool.run({ prefixes: prefixes.slice(a, b), d, check: check.slice(a, b) })) as ChildRecord[][];
             got.forEach((x, i) => (out[a + i] = x));
-          }
-        };
-        const here = async (): Promise<void> => {
-          for (let r = take(1); r !== null; r = take(1)) {
-            out[r[0]] = local.expand(prefixes.slice(r[0], r[1]), d, check.slice(r[0], r[1]))[0]!;
-            await nextTurn();
-          }
-        };
-        await Promise.all([here(), ...Array.from({ length: 2 * workers }, worker)]);
+          },
+          (i) => (out[i] = local.expand(prefixes.slice(i, i + 1), d, check.slice(i, i + 1))[0]!),
+        );
         return out;
       },
       { from, to, steps: pairs.length },

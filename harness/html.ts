@@ -4,9 +4,8 @@
 // before outlined.
 import type { CheckReport } from './check.ts';
 import type { MatrixReport } from './matrix.ts';
-import { formatDifference } from './report.ts';
+import { formatDifference, pad2 } from './report.ts';
 
-const pad2 = (n: number): string => String(n).padStart(2, '0');
 const HTML_DIFFERENCES_SHOWN = 60;
 
 export function htmlEscape(s: string): string {

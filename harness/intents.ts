@@ -99,6 +99,33 @@ function bounds(p: EventPattern): [number, number] {
   return [min, max];
 }
 
+/** Does a move rename (change a field), rather than only reorder (`to: {}`)? */
+function renames(mv: EventMove): boolean {
+  return Object.keys(mv.to).length > 0;
+}
+
+/** Is `ev` one a move takes (its kind, and every `from` field)? */
+function moveTakes(mv: EventMove, ev: Record<string, unknown>): boolean {
+  return ev.kind === mv.kind && Object.entries(mv.from).every(([f, v]) => fieldMatches(v, ev[f]));
+}
+
+/** An event as a difference on `side`, in its own layer. */
+function differenceOf(event: Record<string, unknown>, side: Difference['side']): Difference {
+  return { layer: layerOf(event.kind as string), side, event: event as Difference['event'] };
+}
+
+/** Indices of a list of differences, by group (operation, or final-state entry). */
+function groupIndices(differences: readonly Difference[]): Map<string, number[]> {
+  const groups = new Map<string, number[]>();
+  differences.forEach((d, k) => {
+    const g = groupKey(d);
+    const list = groups.get(g);
+    if (list) list.push(k);
+    else groups.set(g, [k]);
+  });
+  return groups;
+}
+
 /**
  * Pairs removed and added differences by the moves; returns the indices of `group` they
  * consumed, or null when a move that is not optional pairs nothing, or when renamed
@@ -120,13 +147,12 @@ function applyMoves(moves: readonly EventMove[], group: readonly Difference[]): 
     });
     group.forEach((d, k) => {
       const ev = d.event as Record<string, unknown>;
-      if (d.side !== 'removed' || used.has(k) || ev.kind !== mv.kind) return;
-      if (!Object.entries(mv.from).every(([f, v]) => fieldMatches(v, ev[f]))) return;
+      if (d.side !== 'removed' || used.has(k) || !moveTakes(mv, ev)) return;
       const partner = added.get(keyOf({ ...ev, ...mv.to }))?.shift();
       if (partner === undefined) return;
       used.add(k);
       used.add(partner);
-      if (Object.keys(mv.to).length > 0 && mv.reorders === undefined) renamed.set(k, partner);
+      if (renames(mv) && mv.reorders === undefined) renamed.set(k, partner);
       pairs++;
     });
     if (pairs === 0 && mv.optional === undefined) return null;
@@ -281,13 +307,7 @@ export function explainDifferences(differences: readonly Difference[], intents: 
 }
 
 function explainWith(differences: readonly Difference[], intents: readonly Intent[], layer: LayerChoice, fallback?: GroupFallback): Explanation {
-  const groups = new Map<string, number[]>();
-  differences.forEach((d, k) => {
-    const g = groupKey(d);
-    const list = groups.get(g);
-    if (list) list.push(k);
-    else groups.set(g, [k]);
-  });
+  const groups = groupIndices(differences);
   const finals: number[][] = [];
   /** the operation groups some rewrite (or a composition of two) accounts for */
   const explained: { ks: number[]; hits: Hit[] }[] = [];
@@ -339,8 +359,9 @@ function explainWith(differences: readonly Difference[], intents: readonly Inten
   const credited = new Set<number>();
   for (const { ks, hits } of explained) {
     if (!hits.every(happened)) continue;
-    for (const [i] of hits) credited.add(i);
-    for (const k of ks) by[k] = hits.map(([i]) => i);
+    const ids = hits.map(([i]) => i);
+    for (const i of ids) credited.add(i);
+    for (const k of ks) by[k] = ids;
   }
   differences.forEach((_, k) => {
     if (finalBy[k]! >= 0 && credited.has(finalBy[k]!)) by[k] = [finalBy[k]!];
@@ -461,11 +482,11 @@ const COMPOSE_LIMIT = 4096;
 /** Could `rw` change the count of `event` by `n` (one of its patterns or moves has that side)? */
 function canChange(rw: Rewrite, event: Record<string, unknown>, n: number, layer: LayerChoice): boolean {
   if (n === 0) return true;
-  const d: Difference = { layer: layerOf(event.kind as string), side: n > 0 ? 'added' : 'removed', event: event as Difference['event'] };
+  const d = differenceOf(event, n > 0 ? 'added' : 'removed');
   if (layer !== 'both' && d.layer !== layer) return false;
   if (rw.events.some((p) => patternMatches(p, d))) return true;
   // a rename (a reorder is invisible in counts)
-  return (rw.moves ?? []).some((mv) => Object.keys(mv.to).length > 0 && mv.kind === event.kind && (n > 0 || Object.entries(mv.from).every(([f, v]) => fieldMatches(v, event[f]))));
+  return (rw.moves ?? []).some((mv) => renames(mv) && mv.kind === event.kind && (n > 0 || moveTakes(mv, event)));
 }
 
 /** One event's net change: added minus removed. */
@@ -495,10 +516,10 @@ function netApplications(rw: Rewrite, change: ReadonlyMap<string, NetEntry>, pat
   const left = new Map([...change].map(([k, e]) => [k, { ...e }]));
   let moved = false;
   for (const mv of rw.moves ?? []) {
-    if (Object.keys(mv.to).length === 0) continue; // a reorder: invisible in counts
+    if (!renames(mv)) continue; // a reorder: invisible in counts
     let pairs = 0;
     for (const e of left.values()) {
-      if (e.n >= 0 || e.event.kind !== mv.kind || !Object.entries(mv.from).every(([f, v]) => fieldMatches(v, e.event[f]))) continue;
+      if (e.n >= 0 || !moveTakes(mv, e.event)) continue;
       const partner = left.get(keyOf({ ...e.event, ...mv.to }));
       if (!partner || partner.n <= 0) continue;
       const k = Math.min(-e.n, partner.n);
@@ -513,7 +534,7 @@ function netApplications(rw: Rewrite, change: ReadonlyMap<string, NetEntry>, pat
   let size = 0;
   for (const [key, { event, n }] of left) {
     size += Math.abs(n);
-    if (n !== 0) classes.push({ n: Math.abs(n), cands: cands(key, { layer: layerOf(event.kind as string), side: n > 0 ? 'added' : 'removed', event: event as Difference['event'] }) });
+    if (n !== 0) classes.push({ n: Math.abs(n), cands: cands(key, differenceOf(event, n > 0 ? 'added' : 'removed')) });
   }
   return fitApplications(rw, pats, classes, moved, size);
 }
@@ -528,7 +549,7 @@ function netApplications(rw: Rewrite, change: ReadonlyMap<string, NetEntry>, pat
  * middle. [first's applications, second's], or null.
  */
 function composeRewrites(first: Rewrite, second: Rewrite, whole: ReadonlyMap<string, NetEntry>, mid: ReadonlyMap<string, NetEntry>, layer: LayerChoice): [number, number] | null {
-  const renamed = new Set([...(first.moves ?? []), ...(second.moves ?? [])].filter((mv) => Object.keys(mv.to).length > 0).map((mv) => mv.kind));
+  const renamed = new Set([...(first.moves ?? []), ...(second.moves ?? [])].filter(renames).map((mv) => mv.kind));
   /** per unit: an event, and per choice of the middle (like A, like the broken step, like B) the two rewrites' changes */
   const units = new Map<string, { event: Record<string, unknown>; choices: number[]; first: [number, number, number]; second: [number, number, number] }>();
   for (const key of [...new Set([...whole.keys(), ...mid.keys()])].sort()) {
@@ -540,7 +561,7 @@ function composeRewrites(first: Rewrite, second: Rewrite, whole: ReadonlyMap<str
     // the broken step's count first: most of what it does is right
     const choices = [1, 0, 2].filter((c) => (c === 1 || v[c] !== v[1]) && (c !== 2 || v[2] !== v[0]) && canChange(first, event, v[c]!, layer) && canChange(second, event, d - v[c]!, layer));
     if (choices.length === 0) return null;
-    const matches = (rw: Rewrite): string => rw.events.map((p) => (patternMatches(p, { layer: layerOf(event.kind as string), side: p.side, event: event as Difference['event'] }) ? 1 : 0)).join('');
+    const matches = (rw: Rewrite): string => rw.events.map((p) => (patternMatches(p, differenceOf(event, p.side)) ? 1 : 0)).join('');
     const unit = renamed.has(event.kind as string) ? key : `${matches(first)}|${matches(second)}|${choices.join('')}|${[m, d, d - m].map(Math.sign).join(',')}|${String(event.kind)}`;
     const u = units.get(unit);
     if (u) for (let c = 0; c < 3; c++) {
@@ -591,31 +612,19 @@ function composeRewrites(first: Rewrite, second: Rewrite, whole: ReadonlyMap<str
  */
 export function explainThrough(steps: readonly HasManifest[], a: number, mid: number, b: number, differences: readonly Difference[], toMid: readonly Difference[], layer: LayerChoice = 'both'): Explanation {
   const intents = intentsBetween(steps, a, b);
-  const midGroups = new Map<string, Difference[]>();
-  for (const d of toMid) {
-    const g = groupKey(d);
-    const list = midGroups.get(g);
-    if (list) list.push(d);
-    else midGroups.set(g, [d]);
-  }
+  const midGroups = groupIndices(toMid);
   const fallback: GroupFallback = (group, key) => {
     const kind = opKind((group[0]!.event as Record<string, unknown>).op);
     const whole = netChange(group);
-    const middle = netChange(midGroups.get(key) ?? []);
-    for (let i = 0; i < intents.length; i++) {
-      if (intents[i]!.step > mid) continue;
-      for (let r = 0; r < intents[i]!.rewrites.length; r++) {
-        const first = intents[i]!.rewrites[r]!;
-        if (!rewriteApplies(first, kind)) continue;
-        for (let j = 0; j < intents.length; j++) {
-          if (intents[j]!.step <= mid) continue;
-          for (let s = 0; s < intents[j]!.rewrites.length; s++) {
-            const second = intents[j]!.rewrites[s]!;
-            if (!rewriteApplies(second, kind)) continue;
-            const n = composeRewrites(first, second, whole, middle, layer);
-            if (n) return [[i, r, n[0]], [j, s, n[1]]];
-          }
-        }
+    const middle = netChange((midGroups.get(key) ?? []).map((k) => toMid[k]!));
+    // the rewrites of the steps up to the middle, and of those after it, for this operation
+    const rewrites = (before: boolean) =>
+      intents.flatMap((it, i) => ((it.step <= mid) === before ? it.rewrites.map((rw, r) => ({ i, r, rw })) : [])).filter((x) => rewriteApplies(x.rw, kind));
+    const later = rewrites(false);
+    for (const x of rewrites(true)) {
+      for (const y of later) {
+        const n = composeRewrites(x.rw, y.rw, whole, middle, layer);
+        if (n) return [[x.i, x.r, n[0]], [y.i, y.r, n[1]]];
       }
     }
     return null;

@@ -4,7 +4,7 @@
 // with a <failure> when no trace witnesses it: Jenkins and GitLab count failed test
 // cases, not a suite's `errors` attribute.
 import type { CheckReport } from './check.ts';
-import { formatDifference } from './report.ts';
+import { formatDifference, pad2, undoNote } from './report.ts';
 
 /** Characters XML 1.0 cannot carry at all (even escaped): dropped. */
 // eslint-disable-next-line no-control-regex
@@ -21,7 +21,6 @@ export function xmlEscape(s: string): string {
     .replace(/'/g, '&apos;');
 }
 
-const pad2 = (n: number): string => String(n).padStart(2, '0');
 
 export interface JunitOptions {
   name?: string;
@@ -62,8 +61,7 @@ export function toJunit(r: CheckReport, opts: JunitOptions = {}): string {
     }
     const unexplained = x.differences.filter((d) => d.intents.length === 0).length;
     const missing = x.missing && x.missing.length > 0 ? `intended change missing: ${x.missing.join(', ')}` : '';
-    const undo = x.undoes !== undefined ? `only undoes step ${pad2(x.undoes)}'s unexpected change: ` : '';
-    const message = undo + (x.error !== undefined ? `replay failed: ${x.error}` : unexplained > 0 ? `${unexplained} unexpected difference${unexplained === 1 ? '' : 's'} vs step ${pad2(x.base)}${missing ? '; ' + missing : ''}` : missing);
+    const message = undoNote(x) + (x.error !== undefined ? `replay failed: ${x.error}` : unexplained > 0 ? `${unexplained} unexpected difference${unexplained === 1 ? '' : 's'} vs step ${pad2(x.base)}${missing ? '; ' + missing : ''}` : missing);
     const body = x.differences.map((d) => formatDifference(d)).join('\n');
     out.push(head);
     out.push(`      <failure message="${xmlEscape(message)}" type="unexpected">${xmlEscape(body)}</failure>`);

@@ -4,8 +4,8 @@
 // "not ok"), and, when coverage is counted, one subtest of the intents (an intent no
 // trace witnesses: "not ok … # ERROR").
 import type { CheckReport } from './check.ts';
+import { pad2, undoNote } from './report.ts';
 
-const pad2 = (n: number): string => String(n).padStart(2, '0');
 
 /** A KTAP description: no "#" (it starts a directive) and no line breaks. */
 function description(s: string): string {
@@ -28,8 +28,7 @@ export function toKtap(r: CheckReport): string {
       else if (x.verdict === 'intended') out.push(`    ok ${j + 1} ${name} # XFAIL ${description(x.intents.join(' '))}`);
       else {
         const unexplained = x.differences.filter((d) => d.intents.length === 0).length;
-        const undo = x.undoes !== undefined ? `only undoes step ${pad2(x.undoes)}'s unexpected change: ` : '';
-        out.push(`    # ${description(undo + (x.error !== undefined ? `replay failed: ${x.error}` : `${unexplained} unexplained differences vs step ${pad2(x.base)}${x.missing?.length ? `; intended change missing: ${x.missing.join(' ')}` : ''}`))}`);
+        out.push(`    # ${description(undoNote(x) + (x.error !== undefined ? `replay failed: ${x.error}` : `${unexplained} unexplained differences vs step ${pad2(x.base)}${x.missing?.length ? `; intended change missing: ${x.missing.join(' ')}` : ''}`))}`);
         out.push(`    not ok ${j + 1} ${name}`);
       }
     });

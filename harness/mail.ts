@@ -5,10 +5,9 @@
 import type { CheckReport, CheckResult } from './check.ts';
 import type { Trace } from './trace.ts';
 import type { StepInfo } from '../src/step_types.ts';
-import { fitText, formatDifference } from './report.ts';
+import { fitText, formatDifference, pad2 } from './report.ts';
 import { parseTrace, traceFileReplacer } from './trace.ts';
 
-const pad2 = (n: number): string => String(n).padStart(2, '0');
 
 export interface MailOptions {
   /** The kernel tree the report is about, and its HEAD (`--kernel`). */

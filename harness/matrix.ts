@@ -16,7 +16,7 @@ import type { ObsEvent } from '../src/kernel/context.ts';
 import type { StepModel } from '../versions/index.ts';
 import { safeReplay, stepRef, type StepRef } from './check.ts';
 import type { Observation } from './observation.ts';
-import { paint, wrapLine, type Style } from './report.ts';
+import { paint, wrapLine, type Style, pad2 } from './report.ts';
 import { parseTrace, type Trace } from './trace.ts';
 
 export const OLD_KINDS = ['nonpresent', 'leaf', 'nonleaf'] as const;
@@ -214,7 +214,6 @@ export function matrixChanges(m: MatrixReport): MatrixChange[] {
   return out;
 }
 
-const pad2 = (n: number): string => String(n).padStart(2, '0');
 const LOCK_NAME: Record<LockKind, string> = { read: 'shared (read) lock', write: 'exclusive (write) lock' };
 
 function cellLine(c: CellSpec, text: string): string {

@@ -16,6 +16,7 @@ import {
   buildReport, checkDistinctNames, neededSteps, resultsFromReplays, safeReplay, stepPairs, type CheckReport, type Replayed,
 } from './check.ts';
 import type { Trace } from './trace.ts';
+import { nextTurn } from './deal.ts';
 
 export interface PoolCheckOptions {
   traces: readonly Trace[];
@@ -30,8 +31,6 @@ export interface PoolCheckOptions {
   onProgress?: (done: number, total: number) => void;
   coverage?: boolean;
 }
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** The whole check, with `workers` worker threads replaying part of the steps. */
 export async function runCheckPool(opts: PoolCheckOptions): Promise<CheckReport> {

@@ -7,12 +7,11 @@
 // byte, with any number of threads.
 import Tinypool from 'tinypool';
 import type { StepModel } from '../versions/index.ts';
+import { dealInOrder } from './deal.ts';
 import { counterexampleAt, exploreRandom, firstUnexpected, randomTraces, type Counterexample, type RandomOptions } from './explore.ts';
 
 /** Runs per worker task: enough to amortise the message, few enough to stop soon after a failure. */
 const CHUNK = 16;
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** exploreRandom on `threads` threads (1: this one only; the steps must be step folders). */
 export async function exploreRandomOnWorkers(steps: readonly StepModel[], opts: RandomOptions, threads: number): Promise<Counterexample | null> {
@@ -26,34 +25,25 @@ export async function exploreRandomOnWorkers(steps: readonly StepModel[], opts: 
     workerData: { dirs: steps.map((s) => s.dir), seed: opts.seed, from: opts.from, to: opts.to },
   });
   let first = Infinity;
-  let next = 0;
-  const take = (n: number): [number, number] | null => {
-    if (next >= opts.runs || next >= first) return null;
-    const at = next;
-    next = Math.min(opts.runs, next + n);
-    return [at, next];
-  };
   const tick = (n: number): void => {
     for (let i = 0; i < n; i++) opts.onRun?.();
   };
   try {
-    const worker = async (): Promise<void> => {
-      for (let r = take(CHUNK); r !== null; r = take(CHUNK)) {
-        const [a, b] = r;
+    await dealInOrder(
+      opts.runs,
+      workers,
+      CHUNK,
+      (next) => next >= first,
+      async (a, b) => {
         const got = (await pool.run({ start: a, count: b - a })) as { first: number; checked: number };
         tick(got.checked);
         if (got.first >= 0) first = Math.min(first, a + got.first);
-      }
-    };
-    const here = async (): Promise<void> => {
-      for (let r = take(1); r !== null; r = take(1)) {
-        const at = firstUnexpected(randomTraces(opts.seed, r[0], 1), steps, opts.from, opts.to);
+      },
+      (i) => {
         tick(1);
-        if (at >= 0) first = Math.min(first, r[0]);
-        await nextTurn();
-      }
-    };
-    await Promise.all([here(), ...Array.from({ length: 2 * workers }, worker)]);
+        if (firstUnexpected(randomTraces(opts.seed, i, 1), steps, opts.from, opts.to) >= 0) first = Math.min(first, i);
+      },
+    );
   } finally {
     await pool.destroy();
   }

@@ -122,7 +122,13 @@ export function formatDifference(d: { layer: string; side: string; event: Record
   return paint(line, d.side === 'removed' ? 'red' : 'green', style);
 }
 
-const pad2 = (n: number): string => String(n).padStart(2, '0');
+/** A step number as the reports write it: 09. */
+export const pad2 = (n: number): string => String(n).padStart(2, '0');
+
+/** Why a failing case is only the undo of the step before's failure, to lead its message (or nothing). */
+export function undoNote(x: { undoes?: number }): string {
+  return x.undoes !== undefined ? `only undoes step ${pad2(x.undoes)}'s unexpected change: ` : '';
+}
 
 export interface VerdictCell {
   trace: string;

@@ -2,8 +2,8 @@
 
 import type { FidelityReport } from './fidelity.ts';
 import type { TreeLink } from './link.ts';
+import { pad2 } from '../report.ts';
 
-const pad2 = (n: number): string => String(n).padStart(2, '0');
 const short = (h: string): string => h.slice(0, 12);
 
 /** Comma-separated names wrapped at `width`, each line indented by `indent`. */

@@ -6,7 +6,7 @@ import type { CliContext } from './commands.ts';
 import { exploreInterleavings, type Counterexample } from '../../harness/explore.ts';
 import { exploreRandomOnWorkers } from '../../harness/random_pool.ts';
 import { parseJsonWith, readInputFile, resolveTrace, traceFileJson } from '../../harness/trace.ts';
-import { formatDifference } from '../../harness/report.ts';
+import { formatDifference, pad2 } from '../../harness/report.ts';
 import { progress } from './harness_commands.ts';
 import { mergeExhaustive, type ExhaustivePart, type ExhaustiveReport } from '../../harness/exhaustive.ts';
 import { exhaustivePartOnWorkers } from '../../harness/exhaustive_pool.ts';
@@ -29,6 +29,32 @@ const MAX_EXHAUSTIVE_K = 6;
 const MAX_WORKERS = 64;
 const MAX_SHARDS = 1000;
 
+/** --from / --to as step numbers of the registry. */
+function stepRange(ctx: CliContext, opts: { from?: string; to?: string }): { from?: number; to?: number } {
+  const step = (raw: string, what: string): number => {
+    const n = parseCount(raw, what);
+    if (n >= ctx.steps.length) throw new InputError(`${what} ${n} is not a step (steps are 0 to ${ctx.steps.length - 1})`);
+    return n;
+  };
+  return { ...(opts.from !== undefined ? { from: step(opts.from, '--from') } : {}), ...(opts.to !== undefined ? { to: step(opts.to, '--to') } : {}) };
+}
+
+/** --workers: threads, this one included (default 1). */
+function parseWorkers(raw: string | undefined): number {
+  const workers = raw !== undefined ? parseCount(raw, '--workers') : 1;
+  if (workers < 1 || workers > MAX_WORKERS) throw new InputError(`--workers must be from 1 to ${MAX_WORKERS}, got ${workers}`);
+  return workers;
+}
+
+/** A found trace: written to `out` (with the command that takes it) or printed; exit 1. */
+function emitTrace(ctx: CliContext, name: string, json: string, out: string | undefined, take = (f: string) => `check it with: tdx-difftest check ${f}`): void {
+  if (out) {
+    writeFileSync(out, json);
+    ctx.out(`trace ${name} written to ${out}; ${take(out)}\n`);
+  } else ctx.out(json);
+  ctx.setExit(1);
+}
+
 interface ExhaustiveOpts { from?: string; to?: string; out?: string; workers?: string; shard?: string; json?: boolean; timeBudget?: string }
 
 /** "I/N" (1-based, as CI matrices number their jobs) → 0-based index and count. */
@@ -43,14 +69,8 @@ function parseShard(raw: string): { index: number; count: number } {
 async function exhaustiveCommand(ctx: CliContext, raw: string, opts: ExhaustiveOpts): Promise<void> {
   const k = parseCount(raw, '--exhaustive');
   if (k < 1 || k > MAX_EXHAUSTIVE_K) throw new InputError(`--exhaustive must be from 1 to ${MAX_EXHAUSTIVE_K}, got ${k}`);
-  const step = (r: string, what: string): number => {
-    const n = parseCount(r, what);
-    if (n >= ctx.steps.length) throw new InputError(`${what} ${n} is not a step (steps are 0 to ${ctx.steps.length - 1})`);
-    return n;
-  };
-  const range = { ...(opts.from !== undefined ? { from: step(opts.from, '--from') } : {}), ...(opts.to !== undefined ? { to: step(opts.to, '--to') } : {}) };
-  const workers = opts.workers !== undefined ? parseCount(opts.workers, '--workers') : 1;
-  if (workers < 1 || workers > MAX_WORKERS) throw new InputError(`--workers must be from 1 to ${MAX_WORKERS}, got ${workers}`);
+  const range = stepRange(ctx, opts);
+  const workers = parseWorkers(opts.workers);
   const shard = opts.shard !== undefined ? parseShard(opts.shard) : { index: 0, count: 1 };
   const budget = opts.timeBudget !== undefined ? parseCount(opts.timeBudget, '--time-budget') : undefined;
   const bar = progress('explore', 'sequences');
@@ -81,12 +101,7 @@ function renderExhaustive(ctx: CliContext, r: ExhaustiveReport, out: string | un
   ctx.out(`${r.unexpected.length} trace${r.unexpected.length === 1 ? '' : 's'} with an unexpected difference; the shortest:\n`);
   for (const u of r.unexpected.slice(0, 10)) ctx.out(`  ${u.trace.name}: step${u.results.length === 1 ? '' : 's'} ${u.results.map((x) => x.step).join(', ')}\n`);
   const first = r.unexpected[0]!.trace;
-  const json = traceFileJson(first);
-  if (out) {
-    writeFileSync(out, json);
-    ctx.out(`trace ${first.name} written to ${out}; check it with: tdx-difftest check ${out}\n`);
-  } else ctx.out(json);
-  ctx.setExit(1);
+  emitTrace(ctx, first.name, traceFileJson(first), out);
 }
 
 /** `explore merge PART…`: the shards' parts of one exhaustive run, as the report of the whole run. */
@@ -111,20 +126,14 @@ function outcomeRuns(steps: readonly StepOutcomes[]): string {
     if (last && last.text === text) last.to = s.step;
     else groups.push({ from: s.step, to: s.step, text });
   }
-  const pad = (n: number): string => String(n).padStart(2, '0');
-  return groups.map((g) => `${g.text} on step${g.from === g.to ? ` ${pad(g.from)}` : `s ${pad(g.from)}-${pad(g.to)}`}`).join(', ');
+  return groups.map((g) => `${g.text} on step${g.from === g.to ? ` ${pad2(g.from)}` : `s ${pad2(g.from)}-${pad2(g.to)}`}`).join(', ');
 }
 
 /** `explore --interleavings [TRACE…]`: bounded schedules of each trace, outcome sets compared across steps. */
 function interleavingsCommand(ctx: CliContext, traceArgs: string[], opts: { from?: string; to?: string; out?: string; preemptions?: string; reduction?: boolean }): void {
   const bound = opts.preemptions !== undefined ? parseCount(opts.preemptions, '--preemptions') : DEFAULT_PREEMPTIONS;
   if (bound > MAX_PREEMPTIONS) throw new InputError(`--preemptions must be from 0 to ${MAX_PREEMPTIONS}, got ${bound}`);
-  const step = (r: string, what: string): number => {
-    const n = parseCount(r, what);
-    if (n >= ctx.steps.length) throw new InputError(`${what} ${n} is not a step (steps are 0 to ${ctx.steps.length - 1})`);
-    return n;
-  };
-  const range = { ...(opts.from !== undefined ? { from: step(opts.from, '--from') } : {}), ...(opts.to !== undefined ? { to: step(opts.to, '--to') } : {}) };
+  const range = stepRange(ctx, opts);
   const traces = traceArgs.length > 0 ? traceArgs.map(resolveTrace) : concurrentTraces();
   const single = traces.filter((t) => t.threads.length < 2).map((t) => t.name);
   if (single.length > 0) throw new InputError(`${single.join(', ')}: one thread only, nothing to interleave`);
@@ -134,7 +143,7 @@ function interleavingsCommand(ctx: CliContext, traceArgs: string[], opts: { from
   bar.end();
   const steps = r.traces[0]?.steps.map((s) => s.step) ?? [];
   const schedules = r.traces.reduce((a, t) => a + t.steps.reduce((b, s) => b + s.schedules, 0), 0);
-  ctx.out(`explore --interleavings: ${r.traces.length} trace${r.traces.length === 1 ? '' : 's'}, every schedule with at most ${bound} deviation${bound === 1 ? '' : 's'} from the scheduler's own choice, on steps ${steps.map((n) => String(n).padStart(2, '0')).join(' ')}\n`);
+  ctx.out(`explore --interleavings: ${r.traces.length} trace${r.traces.length === 1 ? '' : 's'}, every schedule with at most ${bound} deviation${bound === 1 ? '' : 's'} from the scheduler's own choice, on steps ${steps.map(pad2).join(' ')}\n`);
   ctx.out(`  ${schedules} schedules in all${opts.reduction === false ? '' : ' (SPTE reads under the write-held mmu_lock are no switch points where no lockless writer runs)'}\n`);
   ctx.out('distinct outcomes (schedules) per trace, by step:\n');
   for (const t of r.traces) ctx.out(`  ${t.name}: ${outcomeRuns(t.steps)}\n`);
@@ -145,17 +154,12 @@ function interleavingsCommand(ctx: CliContext, traceArgs: string[], opts: { from
     return;
   }
   for (const f of r.findings.slice(0, 10)) {
-    ctx.out(`X ${f.trace}, step ${String(f.step).padStart(2, '0')} vs ${String(f.base).padStart(2, '0')}: an outcome ${f.change} that the intents do not explain (reached on step ${f.at} by the schedule of ${f.pinned.name})\n`);
+    ctx.out(`X ${f.trace}, step ${pad2(f.step)} vs ${pad2(f.base)}: an outcome ${f.change} that the intents do not explain (reached on step ${f.at} by the schedule of ${f.pinned.name})\n`);
     for (const d of (f.closest?.differences ?? []).filter((x) => x.intents.length === 0).slice(0, 6)) ctx.out(`    ${formatDifference(d)}\n`);
   }
-  for (const x of r.races.slice(0, 10)) ctx.out(`X ${x.trace}, step ${String(x.step).padStart(2, '0')}: race within the step (${x.what}); schedule in ${x.pinned.name}\n`);
+  for (const x of r.races.slice(0, 10)) ctx.out(`X ${x.trace}, step ${pad2(x.step)}: race within the step (${x.what}); schedule in ${x.pinned.name}\n`);
   const first = r.findings[0]?.pinned ?? r.races[0]!.pinned;
-  const json = traceFileJson(first);
-  if (opts.out) {
-    writeFileSync(opts.out, json);
-    ctx.out(`trace ${first.name} written to ${opts.out}; replay it with: tdx-difftest replay ${opts.out} --step N\n`);
-  } else ctx.out(json);
-  ctx.setExit(1);
+  emitTrace(ctx, first.name, traceFileJson(first), opts.out, (f) => `replay it with: tdx-difftest replay ${f} --step N`);
 }
 
 export function registerExploreCommand(program: Command, ctx: CliContext): void {
@@ -189,18 +193,12 @@ export function registerExploreCommand(program: Command, ctx: CliContext): void 
       }
       for (const o of ['shard', 'json', 'timeBudget'] as const) if (opts[o] !== undefined) throw new InputError(`--${o === 'timeBudget' ? 'time-budget' : o} goes with --exhaustive`);
       if (opts.workers !== undefined && opts.interleave) throw new InputError('--workers goes with random traces or --exhaustive, not --interleave');
-      const workers = opts.workers !== undefined ? parseCount(opts.workers, '--workers') : 1;
-      if (workers < 1 || workers > MAX_WORKERS) throw new InputError(`--workers must be from 1 to ${MAX_WORKERS}, got ${workers}`);
+      const workers = parseWorkers(opts.workers);
       const seed = opts.seed !== undefined ? parseCount(opts.seed, '--seed') : Date.now() % 2 ** 31;
       // a long CI burn-in sets the count in its environment, not on every command line
       const runs = opts.runs !== undefined ? parseCount(opts.runs, '--runs') : process.env[RUNS_ENV] !== undefined ? parseCount(process.env[RUNS_ENV]!, RUNS_ENV) : 100;
       if (runs < 1 || runs > MAX_RUNS) throw new InputError(`the run count must be from 1 to ${MAX_RUNS}, got ${runs}`);
-      const step = (raw: string, what: string): number => {
-        const n = parseCount(raw, what);
-        if (n >= ctx.steps.length) throw new InputError(`${what} ${n} is not a step (steps are 0 to ${ctx.steps.length - 1})`);
-        return n;
-      };
-      const range = { ...(opts.from !== undefined ? { from: step(opts.from, '--from') } : {}), ...(opts.to !== undefined ? { to: step(opts.to, '--to') } : {}) };
+      const range = stepRange(ctx, opts);
       ctx.out(`explore: seed ${seed}, ${runs} ${opts.interleave ? `schedules of ${opts.interleave}` : 'random traces'}\n`);
       let json: string;
       let name: string;
@@ -234,13 +232,7 @@ export function registerExploreCommand(program: Command, ctx: CliContext): void 
         json = found.json;
         name = found.trace.name;
       }
-      if (opts.out) {
-        writeFileSync(opts.out, json);
-        ctx.out(`trace ${name} written to ${opts.out}; check it with: tdx-difftest check ${opts.out}\n`);
-      } else {
-        ctx.out(json);
-      }
-      ctx.setExit(1);
+      emitTrace(ctx, name, json, opts.out);
     });
   explore
     .command('merge')

@@ -23,10 +23,9 @@ import { OPERATORS, type Operator } from '../../harness/mutate_operators.ts';
 import { buildMatrix, formatChangesText, formatMatrixText, matrixChanges } from '../../harness/matrix.ts';
 import { layerOf, type Observation } from '../../harness/observation.ts';
 import { runCheckPool } from '../../harness/pool.ts';
-import { formatCheckText, formatDifference, formatEventCompact, paint, toJson, wantColor, type Style } from '../../harness/report.ts';
+import { formatCheckText, formatDifference, formatEventCompact, paint, toJson, wantColor, type Style, pad2 } from '../../harness/report.ts';
 import { loadCorpus, resolveTrace, type Trace } from '../../harness/trace.ts';
 
-const pad2 = (n: number): string => String(n).padStart(2, '0');
 
 function parseLayer(raw: string | undefined): LayerChoice {
   if (raw === undefined) return 'both';

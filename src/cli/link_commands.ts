@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { basename } from 'node:path';
 import { InputError } from './errors.ts';
-import { wrapText } from '../../harness/report.ts';
+import { wrapText, pad2 } from '../../harness/report.ts';
 import type { StepInfo } from '../step_types.ts';
 import { modelDiff } from '../../harness/model_functions.ts';
 import {
@@ -31,7 +31,6 @@ export interface LinkCommandContext {
   out: (s: string) => void;
 }
 
-const pad2 = (n: number): string => String(n).padStart(2, '0');
 
 function stepByNumber(steps: readonly StepInfo[], n: number): StepInfo | undefined {
   return steps.find((s) => s.manifest.step === n);

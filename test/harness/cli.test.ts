@@ -352,6 +352,14 @@ describe('explore run count from the environment', () => {
     }
   });
 
+  it('a found schedule is written with the command that replays it', async () => {
+    const out = join(tmp, 'probe-race.trace.json');
+    const r = await runMain(['explore', '--interleavings', 'atomic-zap-mirror-races-fault', '--from', '5', '--to', '5', '--out', out]);
+    expect(r.code).toBe(1);
+    expect(r.out.replace(/\n +/g, ' ')).toContain(`written to ${out}; replay it with: tdx-difftest replay ${out} --step N\n`);
+    expect(JSON.parse(readFileSync(out, 'utf8')).schedule.length).toBeGreaterThan(0);
+  }, 120_000);
+
   it('--workers 2 prints what one thread prints', async () => {
     const argv = ['explore', '--seed', '4', '--runs', '40', '--from', '14', '--to', '15'];
     const one = await runMain(argv);
